@@ -1,0 +1,166 @@
+// scxkit::Arena — a BPF arena emulated in user space, with the kernel's
+// semantics (Linux 6.18 plus the 2026 direct-access series).
+//
+// An arena is up to 4 GiB of sparsely allocated pages seen through two views:
+//   * the user view: `max_entries` pages at `user_vm_start`, never crossing a
+//     4 GiB boundary — what a process that mmaps a BPF arena sees;
+//   * the kernel view: 4 GiB + GUARD_SZ of address space, with
+//     kern_vm_start = base + GUARD_SZ/2 — what BPF programs dereference.
+// An arena pointer is a 32-bit offset `off`: kernel address kern_vm_start+off,
+// user address clear_low32(user_vm_start)+off. Both views are mappings of one
+// shared memory file, so a page written through one reads back through the
+// other, and a second process that opens the arena sees the same pages at the
+// same user address.
+//
+// Pages are allocated with alloc_pages()/free_pages()/reserve_pages() exactly
+// like the kfuncs bpf_arena_alloc_pages() and friends. Touching a page that is
+// not allocated through the user view allocates a zeroed page lazily, or
+// raises SIGSEGV when the arena was created with segv_on_fault — like the
+// kernel. Thread-safe; every call returns a Result and never aborts.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "scxkit/error.hpp"
+
+namespace scxkit {
+
+inline constexpr std::size_t kPageSize = 4096;
+inline constexpr std::uint64_t k4GiB = std::uint64_t{1} << 32;
+// GUARD_SZ: 64 KiB rounded up to 2 pages.
+inline constexpr std::uint64_t kGuardSize = 64 * 1024;
+inline constexpr std::uint64_t kKernViewSize = k4GiB + kGuardSize;
+inline constexpr std::uint32_t kMaxArenaPages = static_cast<std::uint32_t>(k4GiB / kPageSize);
+inline constexpr int kNumaNoNode = -1;
+
+// Map flags, with the kernel's values.
+namespace arena_flags {
+inline constexpr std::uint32_t mmapable = 1u << 10;       // BPF_F_MMAPABLE: required
+inline constexpr std::uint32_t segv_on_fault = 1u << 17;  // BPF_F_SEGV_ON_FAULT
+inline constexpr std::uint32_t no_user_conv = 1u << 18;   // BPF_F_NO_USER_CONV
+}  // namespace arena_flags
+
+struct ArenaOptions {
+  std::uint32_t max_entries = 0;  // pages in the user view, 1 .. 4 GiB / 4096
+  // Fixed user_vm_start, like map_extra; 0 lets scxkit pick an address that
+  // does not cross a 4 GiB boundary. Must be page aligned.
+  std::uint64_t map_extra = 0;
+  std::uint32_t map_flags = arena_flags::mmapable;
+  // Non-empty: the arena can also be opened by name from another process.
+  std::string name;
+};
+
+// One view's base: a pointer in that view is base + offset (one add).
+struct ArenaView {
+  std::uintptr_t base = 0;
+};
+
+// What a page slot holds. Only the arena changes it.
+enum class PageState : std::uint8_t {
+  empty,      // no page; not backed
+  allocated,  // a page is there, in every view
+  reserved,   // taken by reserve_pages(): not allocatable, not backed
+  scratch,    // the scratch page was installed after a stray kernel-view access
+  changing,   // an allocation or free is replacing the slot right now
+};
+
+struct ArenaStats {
+  std::uint64_t allocated_pages = 0;  // including lazily faulted ones
+  std::uint64_t lazy_pages = 0;       // allocated by a user-view fault
+  std::uint64_t reserved_pages = 0;
+  std::uint64_t free_pages = 0;       // allocatable
+  std::uint32_t free_extents = 0;
+};
+
+// Measured while the arena is torn down or a huge range is freed.
+struct PauseStats {
+  std::uint64_t chunks = 0;
+  std::uint64_t longest_pause_ns = 0;  // longest time the arena lock was held
+};
+
+namespace internal {
+class ArenaImpl;
+struct ArenaTestPeer;
+}
+
+class Arena {
+ public:
+  // Creates a new arena. Errors: invalid_argument (max_entries 0, flags,
+  // misaligned map_extra), too_big (over 4 GiB), out_of_range (user range
+  // crosses a 4 GiB boundary), address_in_use (map_extra is taken).
+  static Result<Arena> create(const ArenaOptions& options);
+  // Opens an arena created with a name, possibly by another process.
+  static Result<Arena> open(std::string_view name);
+  // Opens the arena behind a file descriptor obtained from fd() (e.g. passed
+  // over a Unix socket). The descriptor is duplicated; the caller keeps its own.
+  static Result<Arena> open_fd(int fd);
+
+  Arena(Arena&&) noexcept;
+  Arena& operator=(Arena&&) noexcept;
+  ~Arena();
+
+  // bpf_arena_alloc_pages(): `count` pages at exactly `addr` (user form, page
+  // aligned) or, with addr == nullptr, the first fit. Returns the user-form
+  // address of the first page; every view sees fresh zeroed pages once it
+  // returns. May sleep on the arena lock. `node` is a NUMA node or kNumaNoNode.
+  Result<void*> alloc_pages(void* addr, std::uint32_t count, int node = kNumaNoNode);
+  // As alloc_pages() but never sleeps: fails with Errc::busy at once when the
+  // arena lock is taken. Safe where sleeping is not allowed.
+  Result<void*> try_alloc_pages(void* addr, std::uint32_t count, int node = kNumaNoNode);
+  // bpf_arena_free_pages(): only the low 32 bits of addr matter; pages that are
+  // not allocated are skipped. Memory goes back to the OS. A huge range is
+  // freed in chunks so other users never wait long.
+  Result<void> free_pages(const void* addr, std::uint32_t count);
+  // bpf_arena_reserve_pages(): takes [addr, addr+count) out of allocation
+  // without backing it; Errc::busy if any page of it is allocated.
+  Result<void> reserve_pages(const void* addr, std::uint32_t count);
+
+  std::uint32_t max_entries() const;
+  std::uint32_t map_flags() const;
+  std::uint64_t user_vm_start() const;
+  std::uint64_t user_vm_end() const;
+  std::uint64_t kern_vm_start() const;
+  ArenaView user_view() const { return ArenaView{user_base_}; }
+  ArenaView kern_view() const { return ArenaView{kern_base_}; }
+  // The descriptor of the shared memory behind the arena (owned by the arena).
+  int fd() const;
+
+  // Pointer conversions. An offset is the low 32 bits of a user address.
+  static std::uint32_t offset_of_user(const void* user_addr) {
+    return static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(user_addr));
+  }
+  std::uint32_t offset_of_kern(const void* kern_addr) const {
+    return static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(kern_addr) - kern_base_);
+  }
+  void* user_addr(std::uint32_t off) const { return reinterpret_cast<void*>(user_base_ + off); }
+  void* kern_addr(std::uint32_t off) const { return reinterpret_cast<void*>(kern_base_ + off); }
+
+  PageState page_state(std::uint32_t off) const;
+  ArenaStats stats() const;
+  // Pauses of the last free_pages() or of teardown() so far.
+  PauseStats last_pauses() const;
+
+  // Unmaps this process's views and, when this was the last user, returns all
+  // pages to the OS — in chunks, never holding the arena lock for more than a
+  // fraction of a millisecond. The destructor does the same; calling it
+  // explicitly reports the pauses.
+  PauseStats teardown();
+
+ private:
+  friend struct internal::ArenaTestPeer;
+  explicit Arena(std::unique_ptr<internal::ArenaImpl> impl);
+  std::unique_ptr<internal::ArenaImpl> impl_;
+  std::uintptr_t user_base_ = 0;  // clear_low32(user_vm_start)
+  std::uintptr_t kern_base_ = 0;  // kern_vm_start
+};
+
+// Passes an arena's descriptor to another process over a connected Unix
+// socket (SCM_RIGHTS), and receives one there; hand the result to open_fd().
+Result<void> send_arena_fd(int unix_socket, const Arena& arena);
+Result<int> receive_arena_fd(int unix_socket);
+
+}  // namespace scxkit

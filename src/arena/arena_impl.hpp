@@ -1,0 +1,108 @@
+// The emulated arena behind scxkit::Arena. Internal: the public surface is
+// include/scxkit/arena.hpp.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "arena/fault_handler.hpp"
+#include "arena/range_tree.hpp"
+#include "arena/shared_control.hpp"
+#include "scxkit/arena.hpp"
+
+namespace scxkit::internal {
+
+class ArenaImpl final : public FaultClaimer {
+ public:
+  static Result<std::unique_ptr<ArenaImpl>> create(const ArenaOptions& options);
+  // Takes ownership of `fd`, a descriptor of an existing arena's memory file.
+  static Result<std::unique_ptr<ArenaImpl>> open(int fd, std::string shm_name);
+  ~ArenaImpl();
+
+  ArenaImpl(const ArenaImpl&) = delete;
+  ArenaImpl& operator=(const ArenaImpl&) = delete;
+
+  // Page-allocator calls; addresses in user form, pages counted from user_vm_start.
+  Result<std::uint64_t> alloc(std::uint64_t addr, std::uint32_t count, int node, bool may_sleep);
+  Result<void> free(std::uint64_t addr, std::uint32_t count);
+  Result<void> reserve(std::uint64_t addr, std::uint32_t count);
+  PauseStats teardown();
+
+  bool claim_fault(const FaultInfo& fault) noexcept override;
+
+  std::uint64_t user_vm_start() const { return user_vm_start_; }
+  std::uint64_t user_vm_end() const { return user_vm_start_ + user_size(); }
+  std::uint64_t kern_vm_start() const { return kern_vm_start_; }
+  std::uint32_t max_entries() const { return max_entries_; }
+  std::uint32_t map_flags() const { return map_flags_; }
+  int fd() const { return fd_; }
+  PageState page_state(std::uint32_t off) const;
+  ArenaStats stats() const;
+  PauseStats last_pauses() const;
+
+  // The arena lock, shared by every process that opened the arena.
+  class Lock;
+  Result<Lock> lock(bool may_sleep) const;
+
+ private:
+  enum class View { user, kern };
+
+  ArenaImpl() = default;
+  Result<void> map_control(std::size_t size);
+  Result<void> attach(bool pick_user_address);
+
+  std::size_t user_size() const { return std::size_t{max_entries_} * kPageSize; }
+  std::atomic<std::uint32_t>& slot(std::uint32_t abs_page) const { return slots_[abs_page]; }
+  std::uint32_t abs_page(std::uint32_t pgoff) const { return first_page_ + pgoff; }
+  std::uintptr_t page_addr(View v, std::uint32_t abs) const;
+  // Validates a user-form address and converts it to a page index from user_vm_start.
+  Result<std::uint32_t> pgoff_of(std::uint64_t addr, std::uint32_t count, const char* what) const;
+
+  // Under the lock: claim [pgoff, pgoff+count) or report the first page that is taken.
+  bool claim_range(std::uint32_t pgoff, std::uint32_t count);
+  void free_chunk(std::uint32_t pgoff, std::uint32_t count);
+  bool claim_user_fault(std::uint32_t abs) noexcept;
+  bool claim_kern_fault(std::uint32_t abs) noexcept;
+  // "Page exists: map it" in one view, without ever leaving a free page unguarded.
+  void map_page(View v, std::uint32_t abs) noexcept;
+  void release_all_pages(PauseStats& pauses);
+  // Under the lock: drops pages that user-view faults allocated from the tree.
+  void reconcile_tree() const;
+
+  int fd_ = -1;
+  std::string shm_name_;  // non-empty for arenas opened or created by name
+  Control* ctl_ = nullptr;
+  std::size_t control_size_ = 0;
+  std::atomic<std::uint32_t>* slots_ = nullptr;
+  std::unique_ptr<RangeTree> tree_;
+  std::uint32_t max_entries_ = 0;
+  std::uint32_t map_flags_ = 0;
+  std::uint32_t first_page_ = 0;  // slot index of user_vm_start
+  std::uint64_t user_vm_start_ = 0;
+  std::uintptr_t kern_reserve_ = 0;  // start of the 4 GiB + GUARD_SZ kernel view
+  std::uint64_t kern_vm_start_ = 0;
+  bool user_mapped_ = false;
+  bool registered_ = false;
+  bool counted_ = false;  // this handle holds one of Control::open_count
+  bool torn_down_ = false;
+  PauseStats last_pauses_{};  // guarded by the arena lock
+};
+
+// A robust, process-shared mutex in the control block, held for its scope.
+class ArenaImpl::Lock {
+ public:
+  explicit Lock(pthread_mutex_t* m) : m_(m) {}
+  Lock(Lock&& o) noexcept : m_(std::exchange(o.m_, nullptr)) {}
+  Lock& operator=(Lock&&) = delete;
+  ~Lock() {
+    if (m_ != nullptr) pthread_mutex_unlock(m_);
+  }
+
+ private:
+  pthread_mutex_t* m_;
+};
+
+}  // namespace scxkit::internal

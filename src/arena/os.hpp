@@ -1,0 +1,33 @@
+// The OS primitives the arena stands on, behind one small interface.
+// Everything here is a thin wrapper over one system call; the guard and
+// punch calls are async-signal-safe and used from the fault handler.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "scxkit/error.hpp"
+
+namespace scxkit::internal::os {
+
+// Address space with no access and no backing; nullptr-hint picks anywhere.
+Result<std::uintptr_t> reserve(std::size_t size);
+// Maps `size` bytes of fd at `offset` over [addr, addr+size), shared, read-write.
+// With replace=false the range must be free (MAP_FIXED_NOREPLACE).
+Result<void> map_shared(std::uintptr_t addr, std::size_t size, int fd, std::uint64_t offset,
+                        bool replace);
+void unmap(std::uintptr_t addr, std::size_t size);
+
+// Guard markers (MADV_GUARD_INSTALL/REMOVE, Linux 6.13+): a guarded page of a
+// mapping faults with SIGSEGV in this process only, without splitting the VMA.
+// Return 0 or an errno value.
+int guard_install(std::uintptr_t addr, std::size_t size) noexcept;
+int guard_remove(std::uintptr_t addr, std::size_t size) noexcept;
+
+// Frees the file's pages in [offset, offset+size): every mapping of them reads
+// zero afterwards. Returns 0 or an errno value.
+int punch_hole(int fd, std::uint64_t offset, std::uint64_t size) noexcept;
+
+std::uint64_t monotonic_ns() noexcept;
+
+}  // namespace scxkit::internal::os

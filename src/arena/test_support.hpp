@@ -1,0 +1,67 @@
+// Helpers shared by the arena tests.
+#pragma once
+
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <sys/stat.h>
+
+#include <cstdint>
+
+#include <gtest/gtest.h>
+
+#include "arena/arena_impl.hpp"
+#include "scxkit/arena.hpp"
+
+namespace scxkit::internal {
+
+struct ArenaTestPeer {
+  static ArenaImpl& impl(Arena& a) { return *a.impl_; }
+};
+
+namespace testing_support {
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+inline constexpr bool kSanitizerBuild = true;
+#else
+inline constexpr bool kSanitizerBuild = false;
+#endif
+
+// A death by SIGSEGV. In sanitizer builds the handler we chain to is the
+// sanitizer's, which reports the SEGV and exits non-zero instead.
+inline bool died_of_segv(int status) {
+  if (WIFSIGNALED(status)) return WTERMSIG(status) == SIGSEGV;
+  return kSanitizerBuild && WIFEXITED(status) && WEXITSTATUS(status) != 0;
+}
+inline constexpr const char* kSegvReport = kSanitizerBuild ? "SEGV" : "";
+
+// A 4 GiB-aligned address with `size` free bytes after it, found by asking
+// the kernel (never hard-coded, so sanitizers' memory layouts are respected).
+inline std::uint64_t free_aligned_address(std::uint64_t size) {
+  const std::uint64_t span = size + k4GiB;
+  void* p = mmap(nullptr, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  EXPECT_NE(p, MAP_FAILED);
+  munmap(p, span);
+  return (reinterpret_cast<std::uint64_t>(p) + k4GiB - 1) & ~(k4GiB - 1);
+}
+
+// Bytes of memory the arena's file holds right now.
+inline std::uint64_t resident_bytes(const Arena& a) {
+  struct stat st {};
+  EXPECT_EQ(fstat(a.fd(), &st), 0);
+  return static_cast<std::uint64_t>(st.st_blocks) * 512;
+}
+
+inline Arena make_arena(std::uint32_t pages, std::uint32_t flags = arena_flags::mmapable,
+                        std::uint64_t map_extra = 0) {
+  ArenaOptions o;
+  o.max_entries = pages;
+  o.map_flags = flags;
+  o.map_extra = map_extra;
+  auto a = Arena::create(o);
+  if (!a) ADD_FAILURE() << a.error().message;
+  return std::move(*a);
+}
+
+}  // namespace testing_support
+}  // namespace scxkit::internal

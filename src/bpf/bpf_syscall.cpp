@@ -1,0 +1,77 @@
+#include "bpf/bpf_syscall.hpp"
+
+#include <linux/bpf.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+namespace scxkit::bpf {
+
+namespace {
+long sys_bpf(int cmd, bpf_attr* attr) {
+  return syscall(__NR_bpf, cmd, attr, sizeof(*attr));
+}
+}  // namespace
+
+Fd& Fd::operator=(Fd&& o) noexcept {
+  if (this != &o) {
+    if (fd_ >= 0) close(fd_);
+    fd_ = o.release();
+  }
+  return *this;
+}
+
+Fd::~Fd() {
+  if (fd_ >= 0) close(fd_);
+}
+
+Result<Fd> create_arena_map(std::uint32_t pages, std::uint64_t map_extra, std::uint32_t map_flags) {
+  bpf_attr attr;
+  std::memset(&attr, 0, sizeof(attr));  // padding included, or the kernel says EINVAL
+  attr.map_type = kMapTypeArena;
+  attr.max_entries = pages;
+  attr.map_flags = map_flags;
+  attr.map_extra = map_extra;
+  std::strncpy(attr.map_name, "scxkit_arena", sizeof(attr.map_name) - 1);
+  const long fd = sys_bpf(BPF_MAP_CREATE, &attr);
+  if (fd < 0) {
+    const int e = errno;
+    return os_error(e == EPERM ? "creating a BPF arena map (needs root or CAP_BPF)"
+                               : "creating a BPF arena map (needs Linux 6.9+ with arenas)",
+                    e);
+  }
+  return Fd(static_cast<int>(fd));
+}
+
+Result<std::uint32_t> run_syscall_program(std::uint32_t value) {
+  // r0 = value; exit
+  const bpf_insn prog[] = {
+      {BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, static_cast<std::int32_t>(value)},
+      {BPF_JMP | BPF_EXIT, 0, 0, 0, 0},
+  };
+  const char license[] = "GPL";
+  bpf_attr attr;
+  std::memset(&attr, 0, sizeof(attr));
+  attr.prog_type = BPF_PROG_TYPE_SYSCALL;
+  attr.insns = reinterpret_cast<std::uintptr_t>(prog);
+  attr.insn_cnt = sizeof(prog) / sizeof(prog[0]);
+  attr.license = reinterpret_cast<std::uintptr_t>(license);
+  attr.prog_flags = BPF_F_SLEEPABLE;  // syscall programs must be sleepable
+  std::strncpy(attr.prog_name, "scxkit_probe", sizeof(attr.prog_name) - 1);
+  const long fd = sys_bpf(BPF_PROG_LOAD, &attr);
+  if (fd < 0) return os_error("loading a SEC(\"syscall\") program", errno);
+  Fd prog_fd(static_cast<int>(fd));
+
+  std::memset(&attr, 0, sizeof(attr));
+  attr.test.prog_fd = static_cast<std::uint32_t>(prog_fd.get());
+  if (sys_bpf(BPF_PROG_TEST_RUN, &attr) < 0) {
+    return os_error("running the program with BPF_PROG_TEST_RUN", errno);
+  }
+  return attr.test.retval;
+}
+
+}  // namespace scxkit::bpf

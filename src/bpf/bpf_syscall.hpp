@@ -1,0 +1,41 @@
+// Raw bpf(2) calls for what Debian's libbpf 1.1 does not know: arena maps
+// (created with the syscall, then handed to libbpf objects with
+// bpf_map__reuse_fd) and a minimal SEC("syscall") program for probing.
+#pragma once
+
+#include <cstdint>
+
+#include "scxkit/error.hpp"
+
+namespace scxkit::bpf {
+
+// Values the Debian 6.1 uapi headers lack.
+inline constexpr std::uint32_t kMapTypeArena = 33;
+inline constexpr std::uint32_t kCmdProgStreamReadByFd = 37;
+
+// An owned file descriptor.
+class Fd {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(Fd&& o) noexcept : fd_(o.release()) {}
+  Fd& operator=(Fd&& o) noexcept;
+  ~Fd();
+  int get() const { return fd_; }
+  int release() {
+    int f = fd_;
+    fd_ = -1;
+    return f;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+// BPF_MAP_TYPE_ARENA with `pages` pages; map_extra fixes user_vm_start (0: chosen at mmap).
+Result<Fd> create_arena_map(std::uint32_t pages, std::uint64_t map_extra, std::uint32_t map_flags);
+// Loads a BPF_PROG_TYPE_SYSCALL program "return value;" and runs it once with
+// BPF_PROG_TEST_RUN; returns what it returned.
+Result<std::uint32_t> run_syscall_program(std::uint32_t value);
+
+}  // namespace scxkit::bpf

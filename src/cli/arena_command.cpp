@@ -1,0 +1,256 @@
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "cli/commands.hpp"
+#include "scxkit/arena.hpp"
+#include "scxkit/arena_ptr.hpp"
+
+namespace scxkit::cli {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::uint64_t ns_since(Clock::time_point t0) {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count());
+}
+
+std::uint64_t percentile(std::vector<std::uint64_t> v, double q) {
+  if (v.empty()) return 0;
+  const auto k = static_cast<std::size_t>(q * static_cast<double>(v.size() - 1));
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
+  return v[k];
+}
+
+// Progress on a terminal only; logs and pipes get the results alone.
+void progress(const char* what, std::uint64_t done, std::uint64_t total) {
+  if (isatty(STDERR_FILENO) == 0) return;
+  fmt::print(stderr, "\r{}: {:3}%", what, done * 100 / std::max<std::uint64_t>(total, 1));
+  if (done == total) fmt::print(stderr, "\r\033[K");
+}
+
+void touch_pages(void* base, std::uint64_t pages, const char* what) {
+  auto* p = static_cast<volatile char*>(base);
+  for (std::uint64_t i = 0; i < pages; ++i) {
+    p[i * kPageSize] = 1;
+    if (i % 65536 == 0 || i + 1 == pages) progress(what, i + 1, pages);
+  }
+}
+
+int run_demo() {
+  struct Task {
+    int pid;
+    ArenaPtr<Task> next;
+  };
+  auto arena = Arena::create({.max_entries = 256});
+  if (!arena) {
+    print_error(arena.error().message);
+    return 1;
+  }
+  Arena& a = *arena;
+  fmt::print("arena: {} pages; user view 0x{:x}..0x{:x}; kernel view at kern_vm_start 0x{:x}\n",
+             a.max_entries(), a.user_vm_start(), a.user_vm_end(), a.kern_vm_start());
+  auto page = a.alloc_pages(nullptr, 1);
+  if (!page) {
+    print_error(page.error().message);
+    return 1;
+  }
+  // A linked list built with 32-bit arena pointers through the user view...
+  auto* tasks = static_cast<Task*>(*page);
+  for (int i = 0; i < 4; ++i) {
+    tasks[i].pid = 100 + i;
+    tasks[i].next = i < 3 ? ArenaPtr<Task>::from(a.user_view(), &tasks[i + 1]) : ArenaPtr<Task>();
+  }
+  // ...walked through the kernel view, as a BPF program would.
+  std::string walk;
+  for (Task* t = ArenaPtr<Task>::from(a.user_view(), tasks).in(a.kern_view()); t != nullptr;
+       t = t->next.in(a.kern_view())) {
+    walk += fmt::format(" {}", t->pid);
+  }
+  fmt::print("alloc_pages(1) -> 0x{:x} (offset 0x{:x}); list walked in the kernel view:{}\n",
+             reinterpret_cast<std::uintptr_t>(*page), Arena::offset_of_user(*page), walk);
+  auto* lazy = static_cast<char*>(a.user_addr(Arena::offset_of_user(*page) + 10 * kPageSize));
+  lazy[0] = 'x';
+  fmt::print("touching an unallocated page from user space allocated it lazily: {} lazy page(s)\n",
+             a.stats().lazy_pages);
+  if (auto r = a.free_pages(*page, 1); !r) {
+    print_error(r.error().message);
+    return 1;
+  }
+  const ArenaStats s = a.stats();
+  fmt::print("after free_pages: {} allocated, {} free in {} extent(s)\n", s.allocated_pages,
+             s.free_pages, s.free_extents);
+  return 0;
+}
+
+struct PagesBenchOptions {
+  std::uint32_t iterations = 2000;
+  std::uint32_t teardown_pages = 1'000'000;
+};
+
+// Latency of one alloc + touch + free cycle per page count, arena and mmap
+// interleaved so both see the same machine noise.
+void bench_alloc_free(Arena& a, const PagesBenchOptions& o) {
+  fmt::print("{:>6} {:>14} {:>14} {:>14} {:>14} {:>8}\n", "pages", "arena med us", "arena p99 us",
+             "mmap med us", "mmap p99 us", "ratio");
+  for (std::uint32_t pages : {1u, 16u, 512u}) {
+    const std::uint32_t iters = pages == 512 ? std::max(o.iterations / 10, 20u) : o.iterations;
+    std::vector<std::uint64_t> arena_ns, mmap_ns;
+    const std::size_t bytes = std::size_t{pages} * kPageSize;
+    for (std::uint32_t i = 0; i < iters; ++i) {
+      auto t0 = Clock::now();
+      auto p = a.alloc_pages(nullptr, pages);
+      if (!p) throw std::runtime_error(p.error().message);
+      touch_pages(*p, pages, "");
+      (void)a.free_pages(*p, pages);
+      arena_ns.push_back(ns_since(t0));
+
+      t0 = Clock::now();
+      void* m = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      touch_pages(m, pages, "");
+      munmap(m, bytes);
+      mmap_ns.push_back(ns_since(t0));
+    }
+    const double am = percentile(arena_ns, 0.5) / 1e3, mm = percentile(mmap_ns, 0.5) / 1e3;
+    fmt::print("{:>6} {:>14.2f} {:>14.2f} {:>14.2f} {:>14.2f} {:>7.2f}x\n", pages, am,
+               percentile(arena_ns, 0.99) / 1e3, mm, percentile(mmap_ns, 0.99) / 1e3, am / mm);
+  }
+  fmt::print("(alloc_pages + touch every page + free_pages vs mmap + touch + munmap; "
+             "ratio = arena median / mmap median)\n");
+}
+
+// Another user of the same arena allocating and freeing one page while a huge
+// range is freed; the longest it waits is the pause others feel.
+struct Prober {
+  Arena& arena;
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> worst_ns{0}, ops{0};
+  std::thread thread;
+
+  explicit Prober(Arena& a) : arena(a) {
+    thread = std::thread([this] {
+      while (!stop) {
+        const auto t0 = Clock::now();
+        auto p = arena.alloc_pages(nullptr, 1);
+        if (p) {
+          static_cast<char*>(*p)[0] = 1;
+          (void)arena.free_pages(*p, 1);
+        }
+        worst_ns = std::max(worst_ns.load(), ns_since(t0));
+        ++ops;
+      }
+    });
+  }
+  void finish() {
+    stop = true;
+    thread.join();
+  }
+};
+
+int bench_teardown(const PagesBenchOptions& o) {
+  const std::uint32_t pages = o.teardown_pages;
+  const std::uint32_t spare = 4096;  // room for the prober
+  auto arena = Arena::create({.max_entries = std::min(kMaxArenaPages, pages + spare)});
+  if (!arena) {
+    print_error(arena.error().message);
+    return 1;
+  }
+  auto fill = [&]() -> Result<void*> {
+    auto p = arena->alloc_pages(nullptr, pages);
+    if (p) touch_pages(*p, pages, "touching pages");
+    return p;
+  };
+  auto p = fill();
+  if (!p) {
+    print_error(p.error().message);
+    return 1;
+  }
+  {
+    Prober prober(*arena);
+    const auto t0 = Clock::now();
+    auto r = arena->free_pages(*p, pages);
+    const std::uint64_t total = ns_since(t0);
+    prober.finish();
+    if (!r) {
+      print_error(r.error().message);
+      return 1;
+    }
+    const PauseStats s = arena->last_pauses();
+    fmt::print("free_pages({} touched pages): {:.1f} ms in {} chunks; longest lock hold {:.1f} us; "
+               "a concurrent user's longest alloc+free {:.1f} us over {} ops\n",
+               pages, total / 1e6, s.chunks, s.longest_pause_ns / 1e3, prober.worst_ns / 1e3,
+               prober.ops.load());
+  }
+  p = fill();
+  if (!p) {
+    print_error(p.error().message);
+    return 1;
+  }
+  // Teardown of the full arena while another arena in this process stays busy:
+  // its page faults need the mmap lock that unmapping takes.
+  auto other = Arena::create({.max_entries = spare});
+  if (!other) {
+    print_error(other.error().message);
+    return 1;
+  }
+  Prober prober(*other);
+  const auto t0 = Clock::now();
+  const PauseStats s = arena->teardown();
+  const std::uint64_t total = ns_since(t0);
+  prober.finish();
+  fmt::print("teardown({} allocated pages): {:.1f} ms in {} chunks; longest pause {:.1f} us; "
+             "another arena's longest alloc+touch+free meanwhile {:.1f} us over {} ops\n",
+             pages, total / 1e6, s.chunks, s.longest_pause_ns / 1e3, prober.worst_ns / 1e3,
+             prober.ops.load());
+  return 0;
+}
+
+int run_pages_bench(const PagesBenchOptions& o) {
+  auto arena = Arena::create({.max_entries = 4096});
+  if (!arena) {
+    print_error(arena.error().message);
+    return 1;
+  }
+  try {
+    bench_alloc_free(*arena, o);
+  } catch (const std::exception& e) {
+    print_error(e.what());
+    return 1;
+  }
+  return o.teardown_pages == 0 ? 0 : bench_teardown(o);
+}
+
+}  // namespace
+
+void add_arena_command(CLI::App& app, int& exit_code) {
+  auto* arena = app.add_subcommand("arena", "Work with emulated BPF arenas");
+  arena->require_subcommand(1);
+  arena->add_subcommand("demo", "Walk through an arena: views, typed pointers, lazy faults")
+      ->callback([&exit_code] { exit_code = run_demo(); });
+  auto* bench = arena->add_subcommand("bench", "Measure the arena against its peers");
+  bench->require_subcommand(1);
+  static PagesBenchOptions pages_options;
+  auto* pages = bench->add_subcommand(
+      "pages", "Page alloc+free latency vs mmap/munmap, and the longest pause of a huge free "
+               "and of teardown");
+  pages->add_option("--iterations", pages_options.iterations, "Cycles per page count")
+      ->check(CLI::Range(10u, 10'000'000u))
+      ->capture_default_str();
+  pages->add_option("--teardown-pages", pages_options.teardown_pages,
+                    "Pages allocated and touched before the huge free and teardown (0: skip)")
+      ->check(CLI::Range(0u, kMaxArenaPages - 4096))
+      ->capture_default_str();
+  pages->callback([&exit_code] { exit_code = run_pages_bench(pages_options); });
+}
+
+}  // namespace scxkit::cli

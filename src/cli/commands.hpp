@@ -1,0 +1,15 @@
+// Each subcommand registers itself on the root app; its callback stores the
+// process exit code in `exit_code`.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace scxkit::cli {
+
+void add_doctor_command(CLI::App& app, int& exit_code);
+void add_arena_command(CLI::App& app, int& exit_code);
+
+// Prints "scxkit: <message>" on stderr: the one readable line of a failure.
+void print_error(const std::string& message);
+
+}  // namespace scxkit::cli

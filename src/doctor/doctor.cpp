@@ -1,0 +1,134 @@
+#include "scxkit/doctor.hpp"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include <fmt/format.h>
+
+#include "bpf/bpf_syscall.hpp"
+#include "scxkit/arena.hpp"
+#include "scxkit/cgroup.hpp"
+
+namespace scxkit {
+
+namespace {
+
+Capability probe_bpf_arena() {
+  Capability c{"bpf_arena", false, ""};
+  auto fd = bpf::create_arena_map(1, 0, arena_flags::mmapable);
+  if (!fd) {
+    c.reason = fd.error().message;
+    return c;
+  }
+  void* p = mmap(nullptr, kPageSize, PROT_READ | PROT_WRITE, MAP_SHARED, fd->get(), 0);
+  if (p == MAP_FAILED) {
+    c.reason = fmt::format("arena map created but mmap failed: {}", std::strerror(errno));
+    return c;
+  }
+  static_cast<volatile char*>(p)[0] = 1;  // the first touch allocates a kernel arena page
+  munmap(p, kPageSize);
+  c.available = true;
+  c.reason = "created a 1-page BPF_MAP_TYPE_ARENA map, mmapped it and wrote to it";
+  return c;
+}
+
+Capability probe_bpf_prog() {
+  Capability c{"bpf_prog", false, ""};
+  auto ret = bpf::run_syscall_program(42);
+  if (!ret) {
+    c.reason = ret.error().message;
+  } else if (*ret != 42) {
+    c.reason = fmt::format("SEC(\"syscall\") program ran but returned {} instead of 42", *ret);
+  } else {
+    c.available = true;
+    c.reason = "loaded a SEC(\"syscall\") program and ran it with BPF_PROG_TEST_RUN";
+  }
+  return c;
+}
+
+Capability probe_arena_emulation() {
+  Capability c{"arena_emulation", false, ""};
+  auto a = Arena::create({.max_entries = 1});
+  if (!a) {
+    c.reason = a.error().message;
+    return c;
+  }
+  auto p = a->alloc_pages(nullptr, 1);
+  if (!p) {
+    c.reason = p.error().message;
+    return c;
+  }
+  static_cast<char*>(*p)[0] = 7;
+  if (static_cast<char*>(a->kern_addr(Arena::offset_of_user(*p)))[0] != 7) {
+    c.reason = "a page written in the user view did not read back in the kernel view";
+    return c;
+  }
+  c.available = true;
+  c.reason = "emulated arena with guard markers (MADV_GUARD_INSTALL) works";
+  return c;
+}
+
+Capability probe_sched_ext(const std::string& root) {
+  Capability c{"sched_ext", false, ""};
+  std::ifstream state(root + "/state");
+  std::string s;
+  if (!(state >> s)) {
+    c.reason = fmt::format("{} is absent: the kernel was built without CONFIG_SCHED_CLASS_EXT",
+                           root);
+    return c;
+  }
+  std::ifstream ops(root + "/root/ops");
+  std::string name;
+  std::getline(ops, name);
+  c.available = true;
+  c.reason = fmt::format("state {}{}", s, name.empty() ? "" : fmt::format(", scheduler {}", name));
+  return c;
+}
+
+Capability probe_cgroup(const std::string& mountinfo) {
+  Capability c{"cgroup", false, ""};
+  auto layout = detect_cgroup_layout(mountinfo);
+  if (!layout) {
+    c.reason = layout.error().message;
+  } else if (layout->mounts.empty()) {
+    c.reason = fmt::format("no cgroup or cgroup2 mount in {}", mountinfo);
+  } else {
+    c.available = true;
+    c.reason = layout->summary();
+  }
+  return c;
+}
+
+Capability probe_clang_bpf() {
+  Capability c{"clang_bpf", false, "clang-19 not found in PATH (apt-get install clang-19)"};
+  const char* path = std::getenv("PATH");
+  std::string dirs = path != nullptr ? path : "/usr/bin:/bin";
+  std::size_t start = 0;
+  while (start <= dirs.size()) {
+    const std::size_t end = std::min(dirs.find(':', start), dirs.size());
+    const std::filesystem::path candidate =
+        std::filesystem::path(dirs.substr(start, end - start)) / "clang-19";
+    if (access(candidate.c_str(), X_OK) == 0) {
+      c.available = true;
+      c.reason = fmt::format("{} (targets BPF with -target bpf -mcpu=v3)", candidate.string());
+      break;
+    }
+    start = end + 1;
+  }
+  return c;
+}
+
+}  // namespace
+
+std::vector<Capability> probe_host(const DoctorOptions& options) {
+  return {probe_bpf_arena(),         probe_bpf_prog(),
+          probe_arena_emulation(),   probe_sched_ext(options.sched_ext_root),
+          probe_cgroup(options.mountinfo), probe_clang_bpf()};
+}
+
+}  // namespace scxkit
