@@ -76,10 +76,17 @@ struct ArenaStats {
   std::uint32_t free_extents = 0;
 };
 
-// Measured while the arena is torn down or a huge range is freed.
+// Measured while a range is freed or the arena is torn down.
 struct PauseStats {
   std::uint64_t chunks = 0;
-  std::uint64_t longest_pause_ns = 0;  // longest time the arena lock was held
+  std::uint64_t longest_pause_ns = 0;  // longest single step (lock hold or unmap slice)
+  std::uint64_t pauses_over_1ms = 0;
+
+  void record(std::uint64_t pause_ns) {
+    ++chunks;
+    if (pause_ns > longest_pause_ns) longest_pause_ns = pause_ns;
+    if (pause_ns > 1'000'000) ++pauses_over_1ms;
+  }
 };
 
 namespace internal {
@@ -113,8 +120,9 @@ class Arena {
   Result<void*> try_alloc_pages(void* addr, std::uint32_t count, int node = kNumaNoNode);
   // bpf_arena_free_pages(): only the low 32 bits of addr matter; pages that are
   // not allocated are skipped. Memory goes back to the OS. A huge range is
-  // freed in chunks so other users never wait long.
-  Result<void> free_pages(const void* addr, std::uint32_t count);
+  // freed in chunks, handing the lock to waiting users between chunks; the
+  // result tells how long the lock was held at most.
+  Result<PauseStats> free_pages(const void* addr, std::uint32_t count);
   // bpf_arena_reserve_pages(): takes [addr, addr+count) out of allocation
   // without backing it; Errc::busy if any page of it is allocated.
   Result<void> reserve_pages(const void* addr, std::uint32_t count);
@@ -141,13 +149,11 @@ class Arena {
 
   PageState page_state(std::uint32_t off) const;
   ArenaStats stats() const;
-  // Pauses of the last free_pages() or of teardown() so far.
-  PauseStats last_pauses() const;
 
   // Unmaps this process's views and, when this was the last user, returns all
   // pages to the OS — in chunks, never holding the arena lock for more than a
   // fraction of a millisecond. The destructor does the same; calling it
-  // explicitly reports the pauses.
+  // explicitly reports the pauses. Later calls on this object fail cleanly.
   PauseStats teardown();
 
  private:

@@ -67,7 +67,7 @@ Result<void*> Arena::try_alloc_pages(void* addr, std::uint32_t count, int node) 
   return reinterpret_cast<void*>(*r);
 }
 
-Result<void> Arena::free_pages(const void* addr, std::uint32_t count) {
+Result<PauseStats> Arena::free_pages(const void* addr, std::uint32_t count) {
   return impl_->free(as_u64(addr), count);
 }
 
@@ -83,7 +83,6 @@ std::uint64_t Arena::kern_vm_start() const { return impl_->kern_vm_start(); }
 int Arena::fd() const { return impl_->fd(); }
 PageState Arena::page_state(std::uint32_t off) const { return impl_->page_state(off); }
 ArenaStats Arena::stats() const { return impl_->stats(); }
-PauseStats Arena::last_pauses() const { return impl_->last_pauses(); }
 PauseStats Arena::teardown() { return impl_->teardown(); }
 
 Result<void> send_arena_fd(int unix_socket, const Arena& arena) {

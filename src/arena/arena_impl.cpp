@@ -26,9 +26,9 @@ constexpr std::uint32_t kAllowedFlags =
     arena_flags::mmapable | arena_flags::segv_on_fault | arena_flags::no_user_conv;
 // Work done in one hold of the lock, bounded in pages and in time so a huge
 // free or a teardown never stalls other users for long.
-constexpr std::uint32_t kChunkPages = 256;
-constexpr std::uint64_t kMaxHoldNs = 200'000;
-constexpr std::size_t kUnmapChunk = std::size_t{8} << 20;
+constexpr std::uint32_t kChunkPages = 128;
+constexpr std::uint64_t kMaxHoldNs = 150'000;
+constexpr std::size_t kUnmapChunk = std::size_t{512} << 10;
 
 std::uint64_t low32(std::uint64_t v) { return v & 0xffff'ffffull; }
 
@@ -76,7 +76,14 @@ Result<ArenaImpl::Lock> ArenaImpl::lock(bool may_sleep) const {
     return make_error(Errc::invalid_argument,
                       "the arena was torn down in this process; create or open it again");
   }
-  int rc = may_sleep ? pthread_mutex_lock(&ctl_->lock) : pthread_mutex_trylock(&ctl_->lock);
+  int rc = 0;
+  if (may_sleep) {
+    ctl_->lock_waiters.fetch_add(1);
+    rc = pthread_mutex_lock(&ctl_->lock);
+    ctl_->lock_waiters.fetch_sub(1);
+  } else {
+    rc = pthread_mutex_trylock(&ctl_->lock);
+  }
   if (rc == EOWNERDEAD) {
     // A process died holding the lock. Every multi-step change keeps the slot
     // table authoritative, so carrying on is safe; the tree self-repairs on use.
@@ -88,7 +95,19 @@ Result<ArenaImpl::Lock> ArenaImpl::lock(bool may_sleep) const {
                                   "retry, or use the sleeping call where blocking is allowed");
   }
   if (rc != 0) return os_error("locking the arena", rc);
+  ctl_->lock_acquisitions.fetch_add(1);
   return Lock(&ctl_->lock);
+}
+
+void ArenaImpl::let_waiters_in() const {
+  // Called with the lock released: wait until a waiter has had its turn, for
+  // at most a couple of milliseconds (a waiter may have given up meanwhile).
+  const std::uint64_t seen = ctl_->lock_acquisitions.load();
+  const std::uint64_t deadline = os::monotonic_ns() + 2'000'000;
+  while (ctl_->lock_waiters.load() != 0 && ctl_->lock_acquisitions.load() == seen &&
+         os::monotonic_ns() < deadline) {
+    sched_yield();
+  }
 }
 
 Result<std::unique_ptr<ArenaImpl>> ArenaImpl::create(const ArenaOptions& o) {
@@ -405,7 +424,7 @@ void ArenaImpl::free_chunk(std::uint32_t pgoff, std::uint32_t count) {
   ctl_->reserved_pages.fetch_sub(unreserved);
 }
 
-Result<void> ArenaImpl::free(std::uint64_t addr, std::uint32_t count) {
+Result<PauseStats> ArenaImpl::free(std::uint64_t addr, std::uint32_t count) {
   // As bpf_arena_free_pages(): low 32 bits, page aligned, clipped to the user range.
   std::uint64_t off = low32(addr) & ~std::uint64_t{kPageSize - 1};
   std::uint64_t end = off + std::uint64_t{count} * kPageSize;
@@ -425,13 +444,11 @@ Result<void> ArenaImpl::free(std::uint64_t addr, std::uint32_t count) {
         free_chunk(pgoff, n);
         pgoff += n;
       } while (pgoff < last && os::monotonic_ns() - t0 < kMaxHoldNs);
-      pauses.longest_pause_ns = std::max(pauses.longest_pause_ns, os::monotonic_ns() - t0);
-      ++pauses.chunks;
-      if (pgoff == last) last_pauses_ = pauses;
+      pauses.record(os::monotonic_ns() - t0);
     }
-    if (pgoff < last) sched_yield();
+    if (pgoff < last) let_waiters_in();
   }
-  return {};
+  return pauses;
 }
 
 Result<void> ArenaImpl::reserve(std::uint64_t addr, std::uint32_t count) {
@@ -555,11 +572,6 @@ void ArenaImpl::reconcile_tree() const {
   for (std::uint32_t p : taken) tree_->clear(p, 1);
 }
 
-PauseStats ArenaImpl::last_pauses() const {
-  auto guard = lock(true);  // after teardown: no lock, nothing changes any more
-  return last_pauses_;
-}
-
 ArenaStats ArenaImpl::stats() const {
   ArenaStats s;
   auto guard = lock(true);
@@ -587,15 +599,14 @@ void ArenaImpl::release_all_pages(PauseStats& pauses) {
         os::punch_hole(fd_, off, n);
         off += n;
       } while (off < kKernMappedSize && os::monotonic_ns() - t0 < kMaxHoldNs);
-      pauses.longest_pause_ns = std::max(pauses.longest_pause_ns, os::monotonic_ns() - t0);
-      ++pauses.chunks;
+      pauses.record(os::monotonic_ns() - t0);
     }
-    sched_yield();
+    let_waiters_in();
   }
 }
 
 PauseStats ArenaImpl::teardown() {
-  if (torn_down_) return last_pauses_;
+  if (torn_down_) return {};
   if (registered_) unregister_fault_claimer(this);
   PauseStats pauses{};
   // munmap of a populated range holds this process's mmap lock for its whole
@@ -604,8 +615,7 @@ PauseStats ArenaImpl::teardown() {
     for (std::size_t done = 0; done < size; done += kUnmapChunk) {
       const std::uint64_t t0 = os::monotonic_ns();
       os::unmap(start + done, std::min(kUnmapChunk, size - done));
-      pauses.longest_pause_ns = std::max(pauses.longest_pause_ns, os::monotonic_ns() - t0);
-      ++pauses.chunks;
+      pauses.record(os::monotonic_ns() - t0);
       sched_yield();
     }
   };
@@ -620,7 +630,6 @@ PauseStats ArenaImpl::teardown() {
   ctl_ = nullptr;
   fd_ = -1;
   torn_down_ = true;
-  last_pauses_ = pauses;
   return pauses;
 }
 

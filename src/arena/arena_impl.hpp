@@ -27,7 +27,7 @@ class ArenaImpl final : public FaultClaimer {
 
   // Page-allocator calls; addresses in user form, pages counted from user_vm_start.
   Result<std::uint64_t> alloc(std::uint64_t addr, std::uint32_t count, int node, bool may_sleep);
-  Result<void> free(std::uint64_t addr, std::uint32_t count);
+  Result<PauseStats> free(std::uint64_t addr, std::uint32_t count);
   Result<void> reserve(std::uint64_t addr, std::uint32_t count);
   PauseStats teardown();
 
@@ -41,11 +41,11 @@ class ArenaImpl final : public FaultClaimer {
   int fd() const { return fd_; }
   PageState page_state(std::uint32_t off) const;
   ArenaStats stats() const;
-  PauseStats last_pauses() const;
 
   // The arena lock, shared by every process that opened the arena.
   class Lock;
   Result<Lock> lock(bool may_sleep) const;
+  void let_waiters_in() const;
 
  private:
   enum class View { user, kern };
@@ -88,7 +88,6 @@ class ArenaImpl final : public FaultClaimer {
   bool registered_ = false;
   bool counted_ = false;  // this handle holds one of Control::open_count
   bool torn_down_ = false;
-  PauseStats last_pauses_{};  // guarded by the arena lock
 };
 
 // A robust, process-shared mutex in the control block, held for its scope.

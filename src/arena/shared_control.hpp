@@ -44,6 +44,10 @@ struct Control {
   std::uint32_t reserved0;
   std::uint64_t user_vm_start;
   pthread_mutex_t lock;  // process-shared, robust
+  // Chunked work hands the lock to waiters between chunks; a plain mutex
+  // would let the releasing thread take it straight back.
+  std::atomic<std::uint32_t> lock_waiters;
+  std::atomic<std::uint64_t> lock_acquisitions;
   std::atomic<std::uint32_t> open_count;
   std::atomic<std::uint32_t> dying;  // the last user is tearing it down
   std::atomic<std::uint64_t> allocated_pages;

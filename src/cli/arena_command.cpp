@@ -185,11 +185,11 @@ int bench_teardown(const PagesBenchOptions& o) {
       print_error(r.error().message);
       return 1;
     }
-    const PauseStats s = arena->last_pauses();
-    fmt::print("free_pages({} touched pages): {:.1f} ms in {} chunks; longest lock hold {:.1f} us; "
-               "a concurrent user's longest alloc+free {:.1f} us over {} ops\n",
-               pages, total / 1e6, s.chunks, s.longest_pause_ns / 1e3, prober.worst_ns / 1e3,
-               prober.ops.load());
+    const PauseStats s = *r;
+    fmt::print("free_pages({} touched pages): {:.1f} ms in {} chunks; longest lock hold {:.1f} us, "
+               "{} over 1 ms; a concurrent user's longest alloc+free {:.1f} us over {} ops\n",
+               pages, total / 1e6, s.chunks, s.longest_pause_ns / 1e3, s.pauses_over_1ms,
+               prober.worst_ns / 1e3, prober.ops.load());
   }
   p = fill();
   if (!p) {
@@ -208,10 +208,11 @@ int bench_teardown(const PagesBenchOptions& o) {
   const PauseStats s = arena->teardown();
   const std::uint64_t total = ns_since(t0);
   prober.finish();
-  fmt::print("teardown({} allocated pages): {:.1f} ms in {} chunks; longest pause {:.1f} us; "
-             "another arena's longest alloc+touch+free meanwhile {:.1f} us over {} ops\n",
-             pages, total / 1e6, s.chunks, s.longest_pause_ns / 1e3, prober.worst_ns / 1e3,
-             prober.ops.load());
+  fmt::print("teardown({} allocated pages): {:.1f} ms in {} chunks; longest pause {:.1f} us, "
+             "{} over 1 ms; another arena's longest alloc+touch+free meanwhile {:.1f} us over {} "
+             "ops\n",
+             pages, total / 1e6, s.chunks, s.longest_pause_ns / 1e3, s.pauses_over_1ms,
+             prober.worst_ns / 1e3, prober.ops.load());
   return 0;
 }
 
