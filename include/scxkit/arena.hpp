@@ -72,7 +72,8 @@ struct ArenaStats {
   std::uint64_t allocated_pages = 0;  // including lazily faulted ones
   std::uint64_t lazy_pages = 0;       // allocated by a user-view fault
   std::uint64_t reserved_pages = 0;
-  std::uint64_t free_pages = 0;       // allocatable
+  std::uint64_t scratch_pages = 0;  // slots holding scratch after stray kernel-view accesses
+  std::uint64_t free_pages = 0;     // allocatable
   std::uint32_t free_extents = 0;
 };
 
@@ -91,8 +92,8 @@ struct PauseStats {
 
 namespace internal {
 class ArenaImpl;
-struct ArenaTestPeer;
-}
+struct ArenaAccess;
+}  // namespace internal
 
 class Arena {
  public:
@@ -157,7 +158,7 @@ class Arena {
   PauseStats teardown();
 
  private:
-  friend struct internal::ArenaTestPeer;
+  friend struct internal::ArenaAccess;
   explicit Arena(std::unique_ptr<internal::ArenaImpl> impl);
   std::unique_ptr<internal::ArenaImpl> impl_;
   std::uintptr_t user_base_ = 0;  // clear_low32(user_vm_start)

@@ -18,8 +18,9 @@ class ArenaPtr {
 
   // The arena pointer for `p`, a pointer into `view` (nullptr gives null).
   static ArenaPtr from(ArenaView view, const T* p) {
-    return p == nullptr ? ArenaPtr() : ArenaPtr(static_cast<std::uint32_t>(
-                                           reinterpret_cast<std::uintptr_t>(p) - view.base));
+    return p == nullptr ? ArenaPtr()
+                        : ArenaPtr(static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(p) -
+                                                              view.base));
   }
 
   // The object in `view`, or nullptr for a null arena pointer.

@@ -29,6 +29,7 @@ struct CgroupLayout {
 
 // Parses mountinfo text. v2 controllers are read from <mount>/cgroup.controllers.
 Result<CgroupLayout> parse_cgroup_layout(std::string_view mountinfo);
-Result<CgroupLayout> detect_cgroup_layout(const std::string& mountinfo_path = "/proc/self/mountinfo");
+Result<CgroupLayout> detect_cgroup_layout(
+    const std::string& mountinfo_path = "/proc/self/mountinfo");
 
 }  // namespace scxkit

@@ -15,7 +15,9 @@
 namespace scxkit {
 
 namespace {
-std::uint64_t as_u64(const void* p) { return reinterpret_cast<std::uintptr_t>(p); }
+std::uint64_t as_u64(const void* p) {
+  return reinterpret_cast<std::uintptr_t>(p);
+}
 }  // namespace
 
 Arena::Arena(std::unique_ptr<internal::ArenaImpl> impl) : impl_(std::move(impl)) {
@@ -75,15 +77,33 @@ Result<void> Arena::reserve_pages(const void* addr, std::uint32_t count) {
   return impl_->reserve(as_u64(addr), count);
 }
 
-std::uint32_t Arena::max_entries() const { return impl_->max_entries(); }
-std::uint32_t Arena::map_flags() const { return impl_->map_flags(); }
-std::uint64_t Arena::user_vm_start() const { return impl_->user_vm_start(); }
-std::uint64_t Arena::user_vm_end() const { return impl_->user_vm_end(); }
-std::uint64_t Arena::kern_vm_start() const { return impl_->kern_vm_start(); }
-int Arena::fd() const { return impl_->fd(); }
-PageState Arena::page_state(std::uint32_t off) const { return impl_->page_state(off); }
-ArenaStats Arena::stats() const { return impl_->stats(); }
-PauseStats Arena::teardown() { return impl_->teardown(); }
+std::uint32_t Arena::max_entries() const {
+  return impl_->max_entries();
+}
+std::uint32_t Arena::map_flags() const {
+  return impl_->map_flags();
+}
+std::uint64_t Arena::user_vm_start() const {
+  return impl_->user_vm_start();
+}
+std::uint64_t Arena::user_vm_end() const {
+  return impl_->user_vm_end();
+}
+std::uint64_t Arena::kern_vm_start() const {
+  return impl_->kern_vm_start();
+}
+int Arena::fd() const {
+  return impl_->fd();
+}
+PageState Arena::page_state(std::uint32_t off) const {
+  return impl_->page_state(off);
+}
+ArenaStats Arena::stats() const {
+  return impl_->stats();
+}
+PauseStats Arena::teardown() {
+  return impl_->teardown();
+}
 
 Result<void> send_arena_fd(int unix_socket, const Arena& arena) {
   const int fd = arena.fd();

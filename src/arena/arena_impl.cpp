@@ -30,7 +30,9 @@ constexpr std::uint32_t kChunkPages = 128;
 constexpr std::uint64_t kMaxHoldNs = 150'000;
 constexpr std::size_t kUnmapChunk = std::size_t{512} << 10;
 
-std::uint64_t low32(std::uint64_t v) { return v & 0xffff'ffffull; }
+std::uint64_t low32(std::uint64_t v) {
+  return v & 0xffff'ffffull;
+}
 
 int online_numa_nodes() {
   // "/sys/devices/system/node/online" reads like "0" or "0-3".
@@ -45,8 +47,7 @@ int online_numa_nodes() {
 }
 
 Result<std::string> shm_path(std::string_view name) {
-  if (name.empty() || name.size() > 200 ||
-      !std::all_of(name.begin(), name.end(), [](char c) {
+  if (name.empty() || name.size() > 200 || !std::all_of(name.begin(), name.end(), [](char c) {
         return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
       })) {
     return make_error(Errc::invalid_argument,
@@ -91,8 +92,9 @@ Result<ArenaImpl::Lock> ArenaImpl::lock(bool may_sleep) const {
     rc = 0;
   }
   if (rc == EBUSY) {
-    return make_error(Errc::busy, "the arena lock is held by another thread; "
-                                  "retry, or use the sleeping call where blocking is allowed");
+    return make_error(Errc::busy,
+                      "the arena lock is held by another thread; "
+                      "retry, or use the sleeping call where blocking is allowed");
   }
   if (rc != 0) return os_error("locking the arena", rc);
   ctl_->lock_acquisitions.fetch_add(1);
@@ -238,8 +240,8 @@ Result<void> ArenaImpl::map_control(std::size_t size) {
   ctl_ = static_cast<Control*>(p);
   control_size_ = size;
   const ControlLayout layout = ControlLayout::for_pages(ctl_->max_entries);
-  slots_ = reinterpret_cast<std::atomic<std::uint32_t>*>(static_cast<char*>(p) +
-                                                         layout.slots_offset);
+  slots_ =
+      reinterpret_cast<std::atomic<std::uint32_t>*>(static_cast<char*>(p) + layout.slots_offset);
   tree_ = std::make_unique<RangeTree>(
       &ctl_->tree, reinterpret_cast<RangeTree::Node*>(static_cast<char*>(p) + layout.nodes_offset));
   return {};
@@ -294,7 +296,9 @@ Result<void> ArenaImpl::attach(bool pick_user_address) {
   return {};
 }
 
-ArenaImpl::~ArenaImpl() { teardown(); }
+ArenaImpl::~ArenaImpl() {
+  teardown();
+}
 
 std::uintptr_t ArenaImpl::page_addr(View v, std::uint32_t abs) const {
   return v == View::kern ? kern_vm_start_ + std::uint64_t{abs} * kPageSize
@@ -321,24 +325,32 @@ Result<std::uint32_t> ArenaImpl::pgoff_of(std::uint64_t addr, std::uint32_t coun
 bool ArenaImpl::claim_range(std::uint32_t pgoff, std::uint32_t count) {
   for (std::uint32_t i = 0; i < count; ++i) {
     auto& s = slot(abs_page(pgoff + i));
-    std::uint32_t seen = kSlotEmpty;
-    if (s.compare_exchange_strong(seen, kSlotClaimed)) continue;
-    if (seen == kSlotScratch && s.compare_exchange_strong(seen, kSlotClaimedScratch)) continue;
-    // A user-view fault allocated this page after the tree last saw it free:
-    // give back what was claimed and teach the tree.
-    for (std::uint32_t j = 0; j < i; ++j) {
-      auto& back = slot(abs_page(pgoff + j));
-      back.store(back.load() == kSlotClaimedScratch ? kSlotScratch : kSlotEmpty);
+    for (;;) {
+      std::uint32_t seen = kSlotEmpty;
+      if (s.compare_exchange_strong(seen, kSlotClaimed)) break;
+      if (seen == kSlotScratch && s.compare_exchange_strong(seen, kSlotClaimedScratch)) break;
+      if (seen == kSlotMappingScratch || seen == kSlotEvicting) {
+        sched_yield();  // a fault handler finishes with the scratch page first
+        continue;
+      }
+      if (seen == kSlotEmpty || seen == kSlotScratch) continue;  // lost a race; look again
+      // A user-view fault allocated this page after the tree last saw it free:
+      // give back what was claimed and teach the tree.
+      for (std::uint32_t j = 0; j < i; ++j) {
+        auto& back = slot(abs_page(pgoff + j));
+        back.store(back.load() == kSlotClaimedScratch ? kSlotScratch : kSlotEmpty);
+      }
+      tree_->clear(pgoff + i, 1);
+      return false;
     }
-    tree_->clear(pgoff + i, 1);
-    return false;
   }
   return true;
 }
 
 Result<std::uint64_t> ArenaImpl::alloc(std::uint64_t addr, std::uint32_t count, int node,
                                        bool may_sleep) {
-  if (count == 0) return make_error(Errc::invalid_argument, "alloc_pages: count must be at least 1");
+  if (count == 0)
+    return make_error(Errc::invalid_argument, "alloc_pages: count must be at least 1");
   if (node != kNumaNoNode && (node < 0 || node >= online_numa_nodes())) {
     return make_error(Errc::invalid_argument,
                       fmt::format("alloc_pages: NUMA node {} is not online (this host has {}); "
@@ -362,15 +374,16 @@ Result<std::uint64_t> ArenaImpl::alloc(std::uint64_t addr, std::uint32_t count, 
   for (;;) {
     if (addr != 0) {
       if (!tree_->is_set(want, count)) {
-        return make_error(Errc::busy,
-                          fmt::format("alloc_pages: pages 0x{:x}..+{} are not all free", addr, count));
+        return make_error(Errc::busy, fmt::format("alloc_pages: pages 0x{:x}..+{} are not all free",
+                                                  addr, count));
       }
       pgoff = want;
     } else if (auto fit = tree_->find_first_fit(count)) {
       pgoff = *fit;
     } else {
-      return make_error(Errc::no_space,
-                        fmt::format("alloc_pages: no run of {} free pages left in the arena", count));
+      return make_error(
+          Errc::no_space,
+          fmt::format("alloc_pages: no run of {} free pages left in the arena", count));
     }
     if (claim_range(pgoff, count)) break;
   }
@@ -405,6 +418,10 @@ void ArenaImpl::free_chunk(std::uint32_t pgoff, std::uint32_t count) {
       ++freed;
     } else if (seen == kSlotReserved && slot(p).compare_exchange_strong(seen, kSlotEmpty)) {
       ++unreserved;
+      tree_->set(p - first_page_, 1);
+    } else if (seen == kSlotScratch || seen == kSlotMappingScratch || seen == kSlotEvicting) {
+      // Scratch stays (never freed as data), but the page is allocatable again
+      // even if it was reserved before a stray access scratched it.
       tree_->set(p - first_page_, 1);
     }
   }
@@ -524,28 +541,14 @@ bool ArenaImpl::claim_user_fault(std::uint32_t abs) noexcept {
   }
 }
 
-bool ArenaImpl::claim_kern_fault(std::uint32_t abs) noexcept {
-  switch (slot(abs).load()) {
-    case kSlotAllocated:  // allocated through the other view or by another process
-      map_page(View::kern, abs);
-      return true;
-    case kSlotClaimed:
-    case kSlotClaimedScratch:
-    case kSlotFreeing:
-      sched_yield();
-      return true;
-    default:
-      return false;
-  }
-}
-
 bool ArenaImpl::claim_fault(const FaultInfo& fault) noexcept {
   if (fault.addr >= user_vm_start_ && fault.addr < user_vm_end()) {
     return claim_user_fault(first_page_ +
                             static_cast<std::uint32_t>((fault.addr - user_vm_start_) / kPageSize));
   }
   if (fault.addr >= kern_vm_start_ && fault.addr < kern_vm_start_ + kKernMappedSize) {
-    return claim_kern_fault(static_cast<std::uint32_t>((fault.addr - kern_vm_start_) / kPageSize));
+    return claim_kern_fault(static_cast<std::uint32_t>((fault.addr - kern_vm_start_) / kPageSize),
+                            fault);
   }
   return false;
 }
@@ -553,11 +556,18 @@ bool ArenaImpl::claim_fault(const FaultInfo& fault) noexcept {
 PageState ArenaImpl::page_state(std::uint32_t off) const {
   if (torn_down_ || off / kPageSize >= kSlotCount) return PageState::empty;
   switch (slot(off / kPageSize).load()) {
-    case kSlotEmpty: return PageState::empty;
-    case kSlotAllocated: return PageState::allocated;
-    case kSlotReserved: return PageState::reserved;
-    case kSlotScratch: return PageState::scratch;
-    default: return PageState::changing;
+    case kSlotEmpty:
+      return PageState::empty;
+    case kSlotAllocated:
+      return PageState::allocated;
+    case kSlotReserved:
+      return PageState::reserved;
+    case kSlotScratch:
+    case kSlotMappingScratch:
+    case kSlotEvicting:
+      return PageState::scratch;
+    default:
+      return PageState::changing;
   }
 }
 
@@ -582,6 +592,7 @@ ArenaStats ArenaImpl::stats() const {
   s.allocated_pages = ctl_->allocated_pages.load();
   s.lazy_pages = ctl_->lazy_faults.load();
   s.reserved_pages = ctl_->reserved_pages.load();
+  s.scratch_pages = ctl_->scratch_pages.load();
   return s;
 }
 

@@ -50,7 +50,7 @@ class ArenaImpl final : public FaultClaimer {
  private:
   enum class View { user, kern };
 
-  ArenaImpl() = default;
+  ArenaImpl() : scratch_ring_(new std::atomic<std::uint32_t>[kScratchResident]()) {}
   Result<void> map_control(std::size_t size);
   Result<void> attach(bool pick_user_address);
 
@@ -65,12 +65,22 @@ class ArenaImpl final : public FaultClaimer {
   bool claim_range(std::uint32_t pgoff, std::uint32_t count);
   void free_chunk(std::uint32_t pgoff, std::uint32_t count);
   bool claim_user_fault(std::uint32_t abs) noexcept;
-  bool claim_kern_fault(std::uint32_t abs) noexcept;
+  // Kernel-view faults: map allocated pages; for a thread acting on behalf of
+  // a program that uses this arena, recover a stray access with scratch.
+  bool claim_kern_fault(std::uint32_t abs, const FaultInfo& fault) noexcept;
+  // Lifts the guard over a scratch page, tracked so at most kScratchResident
+  // scratch pages per arena are backed in this process.
+  void map_scratch(std::uint32_t abs) noexcept;
+  void evict_scratch(std::uint32_t abs) noexcept;
   // "Page exists: map it" in one view, without ever leaving a free page unguarded.
   void map_page(View v, std::uint32_t abs) noexcept;
   void release_all_pages(PauseStats& pauses);
   // Under the lock: drops pages that user-view faults allocated from the tree.
   void reconcile_tree() const;
+
+  static constexpr std::uint32_t kScratchResident = 16384;      // 64 MiB of scratch backing
+  std::unique_ptr<std::atomic<std::uint32_t>[]> scratch_ring_;  // abs page + 1, or 0
+  std::atomic<std::uint64_t> scratch_ring_pos_{0};
 
   int fd_ = -1;
   std::string shm_name_;  // non-empty for arenas opened or created by name
@@ -88,6 +98,11 @@ class ArenaImpl final : public FaultClaimer {
   bool registered_ = false;
   bool counted_ = false;  // this handle holds one of Control::open_count
   bool torn_down_ = false;
+};
+
+// Reaches the implementation behind a public Arena (programs, tests).
+struct ArenaAccess {
+  static ArenaImpl& impl(Arena& a) { return *a.impl_; }
 };
 
 // A robust, process-shared mutex in the control block, held for its scope.

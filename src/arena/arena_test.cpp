@@ -9,8 +9,8 @@
 #include <algorithm>
 #include <cstring>
 #include <functional>
-#include <string>
 #include <random>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -23,7 +23,7 @@
 namespace scxkit {
 namespace {
 
-using internal::ArenaTestPeer;
+using internal::ArenaAccess;
 using internal::testing_support::died_of_segv;
 using internal::testing_support::free_aligned_address;
 using internal::testing_support::kSegvReport;
@@ -38,8 +38,12 @@ Errc create_error(ArenaOptions o) {
   return a.error().code;
 }
 
-std::uint32_t off(const void* p) { return Arena::offset_of_user(p); }
-char* bytes(void* p) { return static_cast<char*>(p); }
+std::uint32_t off(const void* p) {
+  return Arena::offset_of_user(p);
+}
+char* bytes(void* p) {
+  return static_cast<char*>(p);
+}
 
 TEST(ArenaCreate, RejectsBadInputWithTheKernelsErrors) {
   EXPECT_EQ(create_error({.max_entries = 0}), Errc::invalid_argument);
@@ -47,7 +51,8 @@ TEST(ArenaCreate, RejectsBadInputWithTheKernelsErrors) {
   EXPECT_EQ(create_error({.max_entries = 1, .map_flags = 0}), Errc::invalid_argument);
   EXPECT_EQ(create_error({.max_entries = 1, .map_flags = arena_flags::mmapable | 1u}),
             Errc::invalid_argument);
-  EXPECT_EQ(create_error({.max_entries = 1, .map_extra = 0x7000'0000'0100}), Errc::invalid_argument);
+  EXPECT_EQ(create_error({.max_entries = 1, .map_extra = 0x7000'0000'0100}),
+            Errc::invalid_argument);
   // 2 pages ending one page past a 4 GiB boundary.
   EXPECT_EQ(create_error({.max_entries = 2, .map_extra = 0x7000'ffff'f000}), Errc::out_of_range);
   EXPECT_EQ(create_error({.max_entries = 1, .map_extra = std::uint64_t{1} << 48}),
@@ -135,7 +140,8 @@ TEST(ArenaPages, FirstFitAndExactPlacement) {
   Arena a = make_arena(32);
   const std::uint64_t base = a.user_vm_start();
   auto addr = [&](std::uint64_t page) { return reinterpret_cast<void*>(base + page * kPageSize); };
-  auto p1 = a.alloc_pages(nullptr, 1), p2 = a.alloc_pages(nullptr, 2), p3 = a.alloc_pages(nullptr, 1);
+  auto p1 = a.alloc_pages(nullptr, 1), p2 = a.alloc_pages(nullptr, 2),
+       p3 = a.alloc_pages(nullptr, 1);
   ASSERT_TRUE(p1 && p2 && p3);
   EXPECT_EQ(*p1, addr(0));
   EXPECT_EQ(*p2, addr(1));
@@ -288,7 +294,7 @@ TEST(ArenaFaultsDeathTest, KernelViewTouchOutsideAProgramIsAnOrdinaryCrash) {
 
 TEST(ArenaLocking, TheNonSleepingAllocationFailsFastWhenTheArenaIsBusy) {
   Arena a = make_arena(8);
-  auto& impl = ArenaTestPeer::impl(a);
+  auto& impl = ArenaAccess::impl(a);
   std::atomic<bool> held{false}, release{false};
   std::thread holder([&] {
     auto lock = impl.lock(true);
@@ -316,7 +322,10 @@ TEST(ArenaConcurrency, ThreadsAllocateAndFreeWithoutOverlap) {
       for (int round = 0; round < kRounds; ++round) {
         const std::uint32_t n = 1 + rng() % 8;
         auto p = a.alloc_pages(nullptr, n);
-        if (!p) { ++failures; continue; }
+        if (!p) {
+          ++failures;
+          continue;
+        }
         auto* words = static_cast<std::uint64_t*>(*p);
         const std::uint64_t tag = (std::uint64_t(t) << 32) | round;
         for (std::size_t i = 0; i < n * kPageSize / 8; i += 64) words[i] = tag;
@@ -399,8 +408,8 @@ TEST(ArenaSharing, ASecondProcessSeesTheSamePagesThroughAPassedDescriptor) {
   int sv[2];
   ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
   ASSERT_TRUE(send_arena_fd(sv[0], a));
-  const int rc = run_peer({"fd", std::to_string(sv[1]), fmt::format("{:x}", a.user_vm_start())},
-                          sv[1]);
+  const int rc =
+      run_peer({"fd", std::to_string(sv[1]), fmt::format("{:x}", a.user_vm_start())}, sv[1]);
   expect_shared(a, *p, rc);
   close(sv[0]);
   close(sv[1]);

@@ -15,6 +15,7 @@ namespace {
 
 constexpr std::size_t kMaxClaimers = 1024;
 std::array<std::atomic<FaultClaimer*>, kMaxClaimers> g_claimers{};
+std::atomic<std::size_t> g_claimers_used{0};  // slots [0, used) may be non-null
 std::atomic<int> g_handlers_running{0};
 struct sigaction g_prev_segv {};
 struct sigaction g_prev_bus {};
@@ -52,8 +53,9 @@ void on_fault(int sig, siginfo_t* info, void* uctx) {
     };
     g_handlers_running.fetch_add(1);
     bool claimed = false;
-    for (auto& slot : g_claimers) {
-      FaultClaimer* c = slot.load();
+    const std::size_t used = g_claimers_used.load();
+    for (std::size_t i = 0; i < used; ++i) {
+      FaultClaimer* c = g_claimers[i].load();
       if (c != nullptr && c->claim_fault(fault)) {
         claimed = true;
         break;
@@ -88,12 +90,18 @@ Result<void> install_fault_handler() {
 }
 
 Result<void> register_fault_claimer(FaultClaimer* claimer) {
-  for (auto& slot : g_claimers) {
+  for (std::size_t i = 0; i < kMaxClaimers; ++i) {
     FaultClaimer* expected = nullptr;
-    if (slot.compare_exchange_strong(expected, claimer)) return {};
+    if (g_claimers[i].compare_exchange_strong(expected, claimer)) {
+      std::size_t used = g_claimers_used.load();
+      while (used < i + 1 && !g_claimers_used.compare_exchange_weak(used, i + 1)) {
+      }
+      return {};
+    }
   }
-  return make_error(Errc::no_space, "too many arenas open in this process (limit 1024); "
-                                    "tear down arenas that are no longer used");
+  return make_error(Errc::no_space,
+                    "too many arenas open in this process (limit 1024); "
+                    "tear down arenas that are no longer used");
 }
 
 void unregister_fault_claimer(FaultClaimer* claimer) {

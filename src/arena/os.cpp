@@ -29,7 +29,8 @@ Result<void> map_shared(std::uintptr_t addr, std::size_t size, int fd, std::uint
                    static_cast<off_t>(offset));
   if (p == MAP_FAILED) {
     if (errno == EEXIST) {
-      return make_error(Errc::address_in_use, "the address range is already mapped in this process");
+      return make_error(Errc::address_in_use,
+                        "the address range is already mapped in this process");
     }
     return os_error("mapping the arena", errno);
   }

@@ -74,9 +74,7 @@ class RangeTree {
   void split(std::uint32_t t, std::uint32_t key, std::uint32_t& l, std::uint32_t& r);
   std::uint32_t merge(std::uint32_t a, std::uint32_t b);
   std::uint32_t rightmost(std::uint32_t t) const;
-  std::uint64_t end_of(std::uint32_t t) const {
-    return std::uint64_t{n_[t].start} + n_[t].len;
-  }
+  std::uint64_t end_of(std::uint32_t t) const { return std::uint64_t{n_[t].start} + n_[t].len; }
 
   Header* h_;
   Node* n_;

@@ -12,7 +12,8 @@ namespace {
 constexpr std::uint32_t kPages = 512;
 
 struct Tree {
-  explicit Tree(std::uint32_t pages) : nodes(RangeTree::nodes_needed(pages)), tree(&header, nodes.data()) {
+  explicit Tree(std::uint32_t pages)
+      : nodes(RangeTree::nodes_needed(pages)), tree(&header, nodes.data()) {
     tree.reset(RangeTree::nodes_needed(pages));
   }
   RangeTree::Header header{};
@@ -24,7 +25,10 @@ struct Tree {
 std::vector<std::pair<std::uint32_t, std::uint32_t>> extents_of(const std::vector<bool>& free) {
   std::vector<std::pair<std::uint32_t, std::uint32_t>> out;
   for (std::uint32_t i = 0; i < free.size();) {
-    if (!free[i]) { ++i; continue; }
+    if (!free[i]) {
+      ++i;
+      continue;
+    }
     std::uint32_t s = i;
     while (i < free.size() && free[i]) ++i;
     out.emplace_back(s, i - s);
@@ -81,7 +85,10 @@ RC_GTEST_PROP(RangeTree, MatchesAPageBitmapModel, ()) {
       // First fit must be the lowest start of a long enough free run.
       std::optional<std::uint32_t> want;
       for (auto [s, l] : extents_of(model)) {
-        if (l >= len) { want = s; break; }
+        if (l >= len) {
+          want = s;
+          break;
+        }
       }
       RC_ASSERT(t.tree.find_first_fit(len) == want);
       bool all_free = true;

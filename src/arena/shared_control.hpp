@@ -28,6 +28,8 @@ enum SlotState : std::uint32_t {
   kSlotClaimed = 4,         // being allocated, was empty
   kSlotClaimedScratch = 5,  // being allocated, scratch is being replaced
   kSlotFreeing = 6,
+  kSlotMappingScratch = 7,  // a fault handler is lifting the guard over scratch
+  kSlotEvicting = 8,        // scratch backing is being dropped to bound memory
 };
 
 inline constexpr std::uint64_t kKernMappedSize = k4GiB + kGuardSize / 2;
@@ -69,8 +71,8 @@ struct ControlLayout {
     ControlLayout l{};
     l.slots_offset = round_page(sizeof(Control));
     l.nodes_offset = l.slots_offset + round_page(sizeof(std::uint32_t) * kSlotCount);
-    l.size = l.nodes_offset +
-             round_page(sizeof(RangeTree::Node) * RangeTree::nodes_needed(max_entries));
+    l.size =
+        l.nodes_offset + round_page(sizeof(RangeTree::Node) * RangeTree::nodes_needed(max_entries));
     return l;
   }
 };

@@ -3,8 +3,8 @@
 
 #include <signal.h>
 #include <sys/mman.h>
-#include <sys/wait.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <cstdint>
 
@@ -14,10 +14,6 @@
 #include "scxkit/arena.hpp"
 
 namespace scxkit::internal {
-
-struct ArenaTestPeer {
-  static ArenaImpl& impl(Arena& a) { return *a.impl_; }
-};
 
 namespace testing_support {
 

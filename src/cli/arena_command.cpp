@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "cli/bench_util.hpp"
 #include "cli/commands.hpp"
 #include "scxkit/arena.hpp"
 #include "scxkit/arena_ptr.hpp"
@@ -17,27 +18,6 @@
 namespace scxkit::cli {
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-std::uint64_t ns_since(Clock::time_point t0) {
-  return static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count());
-}
-
-std::uint64_t percentile(std::vector<std::uint64_t> v, double q) {
-  if (v.empty()) return 0;
-  const auto k = static_cast<std::size_t>(q * static_cast<double>(v.size() - 1));
-  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
-  return v[k];
-}
-
-// Progress on a terminal only; logs and pipes get the results alone.
-void progress(const char* what, std::uint64_t done, std::uint64_t total) {
-  if (isatty(STDERR_FILENO) == 0) return;
-  fmt::print(stderr, "\r{}: {:3}%", what, done * 100 / std::max<std::uint64_t>(total, 1));
-  if (done == total) fmt::print(stderr, "\r\033[K");
-}
 
 void touch_pages(void* base, std::uint64_t pages, const char* what) {
   auto* p = static_cast<volatile char*>(base);
@@ -125,8 +105,9 @@ void bench_alloc_free(Arena& a, const PagesBenchOptions& o) {
     fmt::print("{:>6} {:>14.2f} {:>14.2f} {:>14.2f} {:>14.2f} {:>7.2f}x\n", pages, am,
                percentile(arena_ns, 0.99) / 1e3, mm, percentile(mmap_ns, 0.99) / 1e3, am / mm);
   }
-  fmt::print("(alloc_pages + touch every page + free_pages vs mmap + touch + munmap; "
-             "ratio = arena median / mmap median)\n");
+  fmt::print(
+      "(alloc_pages + touch every page + free_pages vs mmap + touch + munmap; "
+      "ratio = arena median / mmap median)\n");
 }
 
 // Another user of the same arena allocating and freeing one page while a huge
@@ -186,10 +167,11 @@ int bench_teardown(const PagesBenchOptions& o) {
       return 1;
     }
     const PauseStats s = *r;
-    fmt::print("free_pages({} touched pages): {:.1f} ms in {} chunks; longest lock hold {:.1f} us, "
-               "{} over 1 ms; a concurrent user's longest alloc+free {:.1f} us over {} ops\n",
-               pages, total / 1e6, s.chunks, s.longest_pause_ns / 1e3, s.pauses_over_1ms,
-               prober.worst_ns / 1e3, prober.ops.load());
+    fmt::print(
+        "free_pages({} touched pages): {:.1f} ms in {} chunks; longest lock hold {:.1f} us, "
+        "{} over 1 ms; a concurrent user's longest alloc+free {:.1f} us over {} ops\n",
+        pages, total / 1e6, s.chunks, s.longest_pause_ns / 1e3, s.pauses_over_1ms,
+        prober.worst_ns / 1e3, prober.ops.load());
   }
   p = fill();
   if (!p) {
@@ -208,11 +190,12 @@ int bench_teardown(const PagesBenchOptions& o) {
   const PauseStats s = arena->teardown();
   const std::uint64_t total = ns_since(t0);
   prober.finish();
-  fmt::print("teardown({} allocated pages): {:.1f} ms in {} chunks; longest pause {:.1f} us, "
-             "{} over 1 ms; another arena's longest alloc+touch+free meanwhile {:.1f} us over {} "
-             "ops\n",
-             pages, total / 1e6, s.chunks, s.longest_pause_ns / 1e3, s.pauses_over_1ms,
-             prober.worst_ns / 1e3, prober.ops.load());
+  fmt::print(
+      "teardown({} allocated pages): {:.1f} ms in {} chunks; longest pause {:.1f} us, "
+      "{} over 1 ms; another arena's longest alloc+touch+free meanwhile {:.1f} us over {} "
+      "ops\n",
+      pages, total / 1e6, s.chunks, s.longest_pause_ns / 1e3, s.pauses_over_1ms,
+      prober.worst_ns / 1e3, prober.ops.load());
   return 0;
 }
 
@@ -242,16 +225,27 @@ void add_arena_command(CLI::App& app, int& exit_code) {
   bench->require_subcommand(1);
   static PagesBenchOptions pages_options;
   auto* pages = bench->add_subcommand(
-      "pages", "Page alloc+free latency vs mmap/munmap, and the longest pause of a huge free "
-               "and of teardown");
+      "pages",
+      "Page alloc+free latency vs mmap/munmap, and the longest pause of a huge free "
+      "and of teardown");
   pages->add_option("--iterations", pages_options.iterations, "Cycles per page count")
       ->check(CLI::Range(10u, 10'000'000u))
       ->capture_default_str();
-  pages->add_option("--teardown-pages", pages_options.teardown_pages,
-                    "Pages allocated and touched before the huge free and teardown (0: skip)")
+  pages
+      ->add_option("--teardown-pages", pages_options.teardown_pages,
+                   "Pages allocated and touched before the huge free and teardown (0: skip)")
       ->check(CLI::Range(0u, kMaxArenaPages - 4096))
       ->capture_default_str();
   pages->callback([&exit_code] { exit_code = run_pages_bench(pages_options); });
+  static std::uint32_t fault_pages = 1'000'000;
+  auto* fault = arena->add_subcommand(
+      "fault-bench",
+      "Cost of recovering stray kernel-view accesses with scratch, against ordinary "
+      "first-touch page faults, and the mappings held before and after");
+  fault->add_option("--pages", fault_pages, "Distinct stray pages to touch")
+      ->check(CLI::Range(1u, kMaxArenaPages))
+      ->capture_default_str();
+  fault->callback([&exit_code] { exit_code = run_fault_bench(fault_pages); });
 }
 
 }  // namespace scxkit::cli

@@ -5,7 +5,9 @@
 #include "cli/commands.hpp"
 
 namespace scxkit::cli {
-void print_error(const std::string& message) { fmt::print(stderr, "scxkit: {}\n", message); }
+void print_error(const std::string& message) {
+  fmt::print(stderr, "scxkit: {}\n", message);
+}
 }  // namespace scxkit::cli
 
 int main(int argc, char** argv) {

@@ -7,16 +7,26 @@ namespace scxkit {
 
 std::string_view to_string(Errc code) {
   switch (code) {
-    case Errc::invalid_argument: return "invalid argument";
-    case Errc::out_of_range: return "out of range";
-    case Errc::too_big: return "too big";
-    case Errc::address_in_use: return "address in use";
-    case Errc::no_space: return "no space";
-    case Errc::busy: return "busy";
-    case Errc::not_found: return "not found";
-    case Errc::already_exists: return "already exists";
-    case Errc::unsupported: return "unsupported";
-    case Errc::system_error: return "system error";
+    case Errc::invalid_argument:
+      return "invalid argument";
+    case Errc::out_of_range:
+      return "out of range";
+    case Errc::too_big:
+      return "too big";
+    case Errc::address_in_use:
+      return "address in use";
+    case Errc::no_space:
+      return "no space";
+    case Errc::busy:
+      return "busy";
+    case Errc::not_found:
+      return "not found";
+    case Errc::already_exists:
+      return "already exists";
+    case Errc::unsupported:
+      return "unsupported";
+    case Errc::system_error:
+      return "system error";
   }
   return "unknown error";
 }

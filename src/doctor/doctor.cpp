@@ -78,8 +78,8 @@ Capability probe_sched_ext(const std::string& root) {
   std::ifstream state(root + "/state");
   std::string s;
   if (!(state >> s)) {
-    c.reason = fmt::format("{} is absent: the kernel was built without CONFIG_SCHED_CLASS_EXT",
-                           root);
+    c.reason =
+        fmt::format("{} is absent: the kernel was built without CONFIG_SCHED_CLASS_EXT", root);
     return c;
   }
   std::ifstream ops(root + "/root/ops");
@@ -126,9 +126,12 @@ Capability probe_clang_bpf() {
 }  // namespace
 
 std::vector<Capability> probe_host(const DoctorOptions& options) {
-  return {probe_bpf_arena(),         probe_bpf_prog(),
-          probe_arena_emulation(),   probe_sched_ext(options.sched_ext_root),
-          probe_cgroup(options.mountinfo), probe_clang_bpf()};
+  return {probe_bpf_arena(),
+          probe_bpf_prog(),
+          probe_arena_emulation(),
+          probe_sched_ext(options.sched_ext_root),
+          probe_cgroup(options.mountinfo),
+          probe_clang_bpf()};
 }
 
 }  // namespace scxkit

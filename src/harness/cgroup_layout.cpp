@@ -61,8 +61,9 @@ std::string CgroupLayout::summary() const {
   if (!v1.empty()) out = fmt::format("v1: {}", fmt::join(v1, " "));
   if (const CgroupMount* u = v2()) {
     if (!out.empty()) out += "; ";
-    out += fmt::format("v2 at {} (controllers: {})", u->mount_point,
-                       u->controllers.empty() ? "none" : fmt::format("{}", fmt::join(u->controllers, " ")));
+    out += fmt::format(
+        "v2 at {} (controllers: {})", u->mount_point,
+        u->controllers.empty() ? "none" : fmt::format("{}", fmt::join(u->controllers, " ")));
   }
   return out;
 }
@@ -88,8 +89,8 @@ Result<CgroupLayout> parse_cgroup_layout(std::string_view mountinfo) {
     } else if (right[0] == "cgroup") {
       m.version = 1;
       for (const auto& opt : split(right[2], ',')) {
-        if (opt == "rw" || opt == "ro" || opt.find('=') != std::string::npos ||
-            opt == "noprefix" || opt == "clone_children" || opt == "xattr") {
+        if (opt == "rw" || opt == "ro" || opt.find('=') != std::string::npos || opt == "noprefix" ||
+            opt == "clone_children" || opt == "xattr") {
           continue;
         }
         m.controllers.push_back(opt);

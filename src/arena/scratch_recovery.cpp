@@ -1,0 +1,133 @@
+// Kernel-view fault recovery with the scratch page (the 2026 direct-access
+// model), on the emulated arena.
+//
+// The kernel maps one shared scratch page into every empty slot a stray
+// access hits. Mapping one page at many addresses needs one VMA each, which
+// dies near vm.max_map_count (65530). Here a stray access instead lifts the
+// guard marker over that slot's own page of the arena file: no VMA, and the
+// page is backed on touch. To keep memory bounded, each arena remembers the
+// last kScratchResident scratch pages it backed in this process; older ones
+// are guarded again and their backing punched out. Their slots stay scratch:
+// a later stray access there is recovered again (silently, as it would not
+// have faulted in the kernel), and the user view never lazily allocates over
+// them.
+#include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "arena/arena_impl.hpp"
+#include "arena/os.hpp"
+#include "arena/program_context.hpp"
+
+namespace scxkit::internal {
+
+namespace {
+
+// The last fault this thread reported, so the retry of one access after a
+// transition is not reported twice.
+thread_local std::uintptr_t tls_last_ip __attribute__((tls_model("initial-exec"))) = 0;
+thread_local std::uintptr_t tls_last_page __attribute__((tls_model("initial-exec"))) = 0;
+
+// snprintf is not async-signal-safe; this is all the formatting a record needs.
+class Line {
+ public:
+  Line& text(const char* s) {
+    while (*s != '\0' && n_ < sizeof(buf_)) buf_[n_++] = *s++;
+    return *this;
+  }
+  Line& hex(std::uint64_t v) {
+    text("0x");
+    char digits[16];
+    int k = 0;
+    do {
+      digits[k++] = "0123456789abcdef"[v & 0xf];
+      v >>= 4;
+    } while (v != 0);
+    while (k > 0 && n_ < sizeof(buf_)) buf_[n_++] = digits[--k];
+    return *this;
+  }
+  Line& dec(std::uint64_t v) {
+    char digits[20];
+    int k = 0;
+    do {
+      digits[k++] = static_cast<char>('0' + v % 10);
+      v /= 10;
+    } while (v != 0);
+    while (k > 0 && n_ < sizeof(buf_)) buf_[n_++] = digits[--k];
+    return *this;
+  }
+  const char* data() const { return buf_; }
+  std::size_t size() const { return n_; }
+
+ private:
+  char buf_[160];
+  std::size_t n_ = 0;
+};
+
+}  // namespace
+
+void ArenaImpl::evict_scratch(std::uint32_t abs) noexcept {
+  std::uint32_t seen = kSlotScratch;
+  if (!slot(abs).compare_exchange_strong(seen, kSlotEvicting)) return;  // allocated or busy
+  os::guard_install(page_addr(View::kern, abs), kPageSize);
+  os::punch_hole(fd_, std::uint64_t{abs} * kPageSize, kPageSize);
+  slot(abs).store(kSlotScratch);
+}
+
+void ArenaImpl::map_scratch(std::uint32_t abs) noexcept {
+  os::guard_remove(page_addr(View::kern, abs), kPageSize);
+  slot(abs).store(kSlotScratch);  // from kSlotMappingScratch: allocation may proceed
+  const std::uint64_t pos = scratch_ring_pos_.fetch_add(1);
+  const std::uint32_t old = scratch_ring_[pos % kScratchResident].exchange(abs + 1);
+  if (old != 0 && old != abs + 1) evict_scratch(old - 1);
+}
+
+bool ArenaImpl::claim_kern_fault(std::uint32_t abs, const FaultInfo& fault) noexcept {
+  auto& s = slot(abs);
+  for (;;) {
+    std::uint32_t seen = s.load();
+    if (seen == kSlotAllocated) {  // allocated through the other view or by another process
+      map_page(View::kern, abs);
+      return true;
+    }
+    if (seen == kSlotClaimed || seen == kSlotClaimedScratch || seen == kSlotFreeing) {
+      sched_yield();  // an allocation or free is landing; the access retries after it
+      return true;
+    }
+    // No page here. Only code acting for a program that uses this arena is recovered.
+    const ProgramContext ctx = current_program_context();
+    if (ctx.program == nullptr || ctx.arena != this) return false;
+
+    const std::uintptr_t page = fault.addr & ~std::uintptr_t{kPageSize - 1};
+    if (fault.ip != tls_last_ip || page != tls_last_page) {
+      tls_last_ip = fault.ip;
+      tls_last_page = page;
+      Line line;
+      line.text("arena violation: ")
+          .text(fault.write ? "WRITE" : "READ")
+          .text(" arena offset ")
+          .hex(fault.addr - kern_vm_start_)
+          .text(" ip ")
+          .hex(fault.ip)
+          .text(" tid ")
+          .dec(static_cast<std::uint64_t>(syscall(SYS_gettid)))
+          .text("\n");
+      report_to_program(ctx.program, line.data(), line.size());
+    }
+    if (seen == kSlotMappingScratch || seen == kSlotEvicting) {
+      sched_yield();  // another thread is installing or dropping it; retry
+      return true;
+    }
+    // Install iff the slot is still what we saw: empty, reserved, or scratch
+    // whose backing was evicted in this process.
+    if (!s.compare_exchange_strong(seen, kSlotMappingScratch)) continue;
+    if (seen != kSlotScratch) ctl_->scratch_pages.fetch_add(1);
+    if (seen == kSlotReserved) ctl_->reserved_pages.fetch_sub(1);
+    map_scratch(abs);
+    return true;
+  }
+}
+
+}  // namespace scxkit::internal
