@@ -264,7 +264,8 @@ TEST(ScratchScale, AMillionDistinctStrayPagesSurviveWithBoundedMemory) {
   reports += count_lines(prog.stream(StreamId::err).read_all(), "\n");
   EXPECT_EQ(reports + prog.stream(StreamId::err).dropped(), pages);
   EXPECT_EQ(a.stats().scratch_pages, pages);
-  EXPECT_LE(mapping_count(), maps_before + 2);
+  // No mapping per stray page; the slack is for sanitizer runtimes' own mappings.
+  EXPECT_LE(mapping_count(), maps_before + 16);
   // At most kScratchResident (16384) pages of scratch stay backed.
   EXPECT_LE(resident_bytes(a), (16384 + 2048) * kPageSize);
 }
