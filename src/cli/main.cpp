@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   scxkit::cli::add_doctor_command(app, exit_code);
   scxkit::cli::add_arena_command(app, exit_code);
+  scxkit::cli::add_sched_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -1,0 +1,131 @@
+// scxkit::Scheduler — start a sched_ext scheduler binary, prove it attached,
+// watch it, and stop it, never leaving a process behind.
+//
+//   auto s = Scheduler::start({.binary = "scx_simple", .log_path = "simple.log"});
+//   if (!s) { fmt::print("{}\n", problem_of(s.error()).message); return; }
+//   if (auto trouble = s->watch(10s)) { ... }   // died or detached meanwhile
+//   auto stopped = s->stop();
+//
+// Start: the process (its own process group, stdout+stderr to the log) must
+// stay alive for the liveness window, watched through a pidfd; meanwhile
+// <sysfs_root>/root/ops is watched (inotify, POLLPRI, capped re-checks) until
+// it names the scheduler. Every outcome has its own error type, each with a
+// message naming likely causes and the next step, and the log's last lines.
+// A scheduler that is alive but not attached is SIGKILLed and reaped before
+// start() returns. Every wait is bounded.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include <tl/expected.hpp>
+
+#include "scxkit/sched_ext.hpp"
+
+namespace scxkit {
+
+struct ProcessExit {
+  bool known = false;     // false: the kernel reaped it (the harness ignores SIGCHLD)
+  bool signaled = false;  // killed by signal `code`
+  int code = 0;
+  std::string describe() const;
+};
+
+struct SchedulerSpec {
+  std::string binary;  // a path, or a name searched in PATH
+  std::vector<std::string> args;
+  std::string log_path;  // stdout and stderr are appended here
+  std::string sysfs_root = "/sys/kernel/sched_ext";
+  std::string kernel_log = "/dev/kmsg";  // read for exit reasons; "" to skip
+  std::chrono::milliseconds liveness_window{1000};
+  std::chrono::milliseconds attach_timeout{10000};  // from spawn; at least the liveness window
+  std::chrono::milliseconds stop_grace{5000};       // SIGTERM, then the kill signal
+  std::chrono::milliseconds kill_timeout{2000};     // after the kill signal, before "wedged"
+  bool use_pidfd = true;      // false: watch /proc/<pid>, as on kernels without pidfd_open
+  int kill_signal = SIGKILL;  // tests put a harmless signal here to play a wedged process
+};
+
+// What every problem carries.
+struct SchedulerProblem {
+  std::string message;   // what happened, likely causes, what to do next
+  std::string log_tail;  // the last lines of the scheduler's log
+};
+struct InvalidSpec : SchedulerProblem {};
+// Another scheduler held sched_ext before this one was started; nothing was spawned.
+struct SchedExtBusy : SchedulerProblem {
+  SchedExtStatus seen;
+};
+struct SpawnFailed : SchedulerProblem {
+  int sys_errno = 0;
+};
+struct DiedDuringLiveness : SchedulerProblem {
+  ProcessExit exit;
+  std::chrono::milliseconds alive_for{};
+  bool had_attached = false;
+};
+struct AttachTimeout : SchedulerProblem {
+  SchedExtStatus last_seen;  // sysfs was readable; ops stayed empty
+};
+struct SysfsAbsent : SchedulerProblem {};
+struct WedgedOnStop : SchedulerProblem {
+  pid_t pid = 0;
+};
+struct DetachedWhileRunning : SchedulerProblem {
+  bool process_died = false;  // else the kernel detached a live process
+  ProcessExit exit;
+  std::string state;                   // sched_ext state when noticed
+  std::optional<ScxExit> kernel_exit;  // kind and reason, where the kernel said
+};
+
+using StartError = std::variant<InvalidSpec, SchedExtBusy, SpawnFailed, DiedDuringLiveness,
+                                AttachTimeout, SysfsAbsent>;
+const SchedulerProblem& problem_of(const StartError& error);
+
+struct StopReport {
+  ProcessExit exit;
+  bool needed_kill = false;     // did not exit within the grace period
+  bool kernel_detached = true;  // ops empty / state disabled (or no sysfs) at the end
+  std::chrono::milliseconds took{};
+};
+
+namespace internal {
+struct SchedulerState;
+}
+
+class Scheduler {
+ public:
+  static tl::expected<Scheduler, StartError> start(SchedulerSpec spec);
+
+  Scheduler(Scheduler&&) noexcept;
+  Scheduler& operator=(Scheduler&&) noexcept;
+  ~Scheduler();  // a scheduler still running is killed and reaped
+
+  // The scheduler's pid, 0 once it is gone. The shared cell lets any thread of
+  // the harness read it without touching the environment.
+  pid_t pid() const;
+  std::shared_ptr<const std::atomic<pid_t>> published_pid() const;
+  const std::string& name() const;                // what root/ops said
+  std::chrono::milliseconds attach_time() const;  // spawn to attach seen
+  std::chrono::steady_clock::time_point attached_at() const;
+
+  // Waits up to `duration`; returns at once (within 100 ms) if the process
+  // dies or the kernel detaches the scheduler.
+  std::optional<DetachedWhileRunning> watch(std::chrono::milliseconds duration);
+  // SIGTERM to the process group, then the kill signal after the grace
+  // period; helpers go too. Calling it again returns the same report.
+  tl::expected<StopReport, WedgedOnStop> stop();
+
+ private:
+  explicit Scheduler(std::unique_ptr<internal::SchedulerState> s);
+  std::unique_ptr<internal::SchedulerState> s_;
+};
+
+}  // namespace scxkit

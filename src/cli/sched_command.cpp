@@ -1,0 +1,141 @@
+#include <signal.h>
+
+#include <chrono>
+#include <variant>
+
+#include <fmt/format.h>
+
+#include "cli/commands.hpp"
+#include "scxkit/scheduler.hpp"
+
+namespace scxkit::cli {
+
+namespace {
+
+// Exit codes of `scxkit sched start`, one per outcome (README, docs/HARNESS.md).
+enum SchedExit : int {
+  kAttachedAndStopped = 0,
+  kUsage = 2,
+  kSpawnFailed = 3,
+  kDiedDuringLiveness = 4,
+  kAttachTimeout = 5,
+  kSysfsAbsent = 6,
+  kWedgedOnStop = 7,
+  kDetachedWhileRunning = 8,
+  kSchedExtBusy = 9,
+};
+
+volatile sig_atomic_t g_stop_requested = 0;
+void on_stop_signal(int) {
+  g_stop_requested = 1;
+}
+
+struct StartOptions {
+  SchedulerSpec spec;
+  double hold_seconds = -1;  // < 0: until Ctrl-C
+  int liveness_ms = 1000, attach_timeout_ms = 10000, grace_ms = 5000;
+};
+
+void print_problem(const SchedulerProblem& p) {
+  if (!p.log_tail.empty()) {
+    fmt::print(stderr, "last lines of the scheduler's log:\n");
+    std::size_t start = 0;
+    while (start < p.log_tail.size()) {
+      const std::size_t end = p.log_tail.find('\n', start);
+      fmt::print(stderr, "  | {}\n", p.log_tail.substr(start, end - start));
+      start = end == std::string::npos ? p.log_tail.size() : end + 1;
+    }
+  }
+  print_error(p.message);
+}
+
+int start_error_code(const StartError& e) {
+  struct Code {
+    int operator()(const InvalidSpec&) const { return kUsage; }
+    int operator()(const SchedExtBusy&) const { return kSchedExtBusy; }
+    int operator()(const SpawnFailed&) const { return kSpawnFailed; }
+    int operator()(const DiedDuringLiveness&) const { return kDiedDuringLiveness; }
+    int operator()(const AttachTimeout&) const { return kAttachTimeout; }
+    int operator()(const SysfsAbsent&) const { return kSysfsAbsent; }
+  };
+  return std::visit(Code{}, e);
+}
+
+int run_start(StartOptions& o) {
+  o.spec.liveness_window = std::chrono::milliseconds(o.liveness_ms);
+  o.spec.attach_timeout = std::chrono::milliseconds(o.attach_timeout_ms);
+  o.spec.stop_grace = std::chrono::milliseconds(o.grace_ms);
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+
+  fmt::print("starting {} (log: {})\n", o.spec.binary, o.spec.log_path);
+  auto s = Scheduler::start(o.spec);
+  if (!s) {
+    print_problem(problem_of(s.error()));
+    return start_error_code(s.error());
+  }
+  fmt::print("attached: '{}' (pid {}) {} ms after start; {}\n", s->name(), s->pid(),
+             s->attach_time().count(),
+             o.hold_seconds < 0 ? std::string("holding until Ctrl-C")
+                                : fmt::format("holding for {} s", o.hold_seconds));
+  int code = kAttachedAndStopped;
+  const auto hold_end = std::chrono::steady_clock::now() +
+                        std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                            std::chrono::duration<double>(std::max(o.hold_seconds, 0.0)));
+  while (g_stop_requested == 0 &&
+         (o.hold_seconds < 0 || std::chrono::steady_clock::now() < hold_end)) {
+    if (auto trouble = s->watch(std::chrono::milliseconds(100))) {
+      print_problem(*trouble);
+      code = kDetachedWhileRunning;
+      break;
+    }
+  }
+  auto stopped = s->stop();
+  if (!stopped) {
+    print_problem(stopped.error());
+    return kWedgedOnStop;
+  }
+  fmt::print("stopped in {} ms: '{}' {}{}; the kernel {}\n", stopped->took.count(), s->name(),
+             stopped->exit.describe(),
+             stopped->needed_kill ? " (SIGTERM was not enough: it was killed)" : " on SIGTERM",
+             stopped->kernel_detached ? "detached it" : "still shows it attached");
+  return code;
+}
+
+}  // namespace
+
+void add_sched_command(CLI::App& app, int& exit_code) {
+  auto* sched = app.add_subcommand("sched", "Run sched_ext schedulers under the harness");
+  sched->require_subcommand(1);
+  static StartOptions o;
+  o.spec.log_path = "scxkit-sched.log";
+  auto* start = sched->add_subcommand(
+      "start",
+      "Start a scheduler, prove it attached, hold it, stop it cleanly.\n"
+      "Exit codes: 0 attached and stopped, 2 usage, 3 spawn failed, 4 died during the liveness "
+      "window, 5 alive but never attached (timeout), 6 sched_ext sysfs absent, 7 wedged on "
+      "stop, 8 detached or died while running, 9 another scheduler already attached.");
+  start->add_option("binary", o.spec.binary, "The scheduler binary (path or name in PATH)")
+      ->required();
+  start->add_option("args", o.spec.args, "Arguments for the scheduler, after --");
+  start->add_option("--hold", o.hold_seconds, "Seconds to hold it attached (default: until Ctrl-C)")
+      ->check(CLI::NonNegativeNumber);
+  start->add_option("--sysfs-root", o.spec.sysfs_root, "The sched_ext sysfs directory")
+      ->capture_default_str();
+  start->add_option("--log", o.spec.log_path, "Where the scheduler's stdout and stderr go")
+      ->capture_default_str();
+  start->add_option("--liveness-ms", o.liveness_ms, "How long it must stay alive")
+      ->check(CLI::Range(1, 600'000))
+      ->capture_default_str();
+  start->add_option("--attach-timeout-ms", o.attach_timeout_ms, "How long to wait for attach")
+      ->check(CLI::Range(1, 3'600'000))
+      ->capture_default_str();
+  start->add_option("--grace-ms", o.grace_ms, "SIGTERM grace period before SIGKILL")
+      ->check(CLI::Range(0, 600'000))
+      ->capture_default_str();
+  start->callback([&exit_code] { exit_code = run_start(o); });
+}
+
+}  // namespace scxkit::cli

@@ -1,0 +1,286 @@
+#include "scxkit/scheduler.hpp"
+
+#include <string.h>
+
+#include <fstream>
+
+#include <fmt/format.h>
+
+#include "harness/child_process.hpp"
+#include "harness/sched_ext_watch.hpp"
+
+namespace scxkit {
+
+namespace internal {
+
+struct SchedulerState {
+  SchedulerSpec spec;
+  std::optional<ChildProcess> child;
+  std::shared_ptr<std::atomic<pid_t>> pid = std::make_shared<std::atomic<pid_t>>(0);
+  std::unique_ptr<SchedExtWatch> sysfs;
+  std::unique_ptr<KernelLogTail> kernel_log;
+  std::string kernel_text;  // kernel log since start
+  std::string name;
+  Clock::time_point spawned_at{}, attached_at{};
+  std::optional<StopReport> stopped;
+
+  std::uint64_t log_start = 0;  // the log is appended to: this run's part starts here
+
+  std::string log_tail() const { return tail_lines(spec.log_path, 20, log_start); }
+  // Ends the process group for good and withdraws the published pid.
+  void finish(Clock::time_point deadline) {
+    if (child) child->kill_and_reap_group(deadline);
+    pid->store(0);
+  }
+};
+
+}  // namespace internal
+
+namespace {
+
+using internal::Clock;
+using std::chrono::duration_cast;
+using std::chrono::milliseconds;
+
+milliseconds since(Clock::time_point t) {
+  return duration_cast<milliseconds>(Clock::now() - t);
+}
+
+bool kernel_shows_detached(const SchedExtStatus& s) {
+  return !s.present || s.ops.empty() || s.state == "disabling" || s.state == "disabled";
+}
+
+char process_state(pid_t pid) {
+  std::ifstream stat(fmt::format("/proc/{}/stat", pid));
+  std::string text;
+  std::getline(stat, text);
+  const auto close_paren = text.rfind(')');
+  return close_paren != std::string::npos && close_paren + 2 < text.size() ? text[close_paren + 2]
+                                                                           : '?';
+}
+
+}  // namespace
+
+std::string ProcessExit::describe() const {
+  if (!known) return "exited (status unknown: the kernel reaped it because SIGCHLD is ignored)";
+  if (signaled) {
+    const char* abbrev = sigabbrev_np(code);
+    return fmt::format("was killed by SIG{}", abbrev != nullptr ? abbrev : std::to_string(code));
+  }
+  return fmt::format("exited with status {}", code);
+}
+
+const SchedulerProblem& problem_of(const StartError& error) {
+  return std::visit([](const auto& e) -> const SchedulerProblem& { return e; }, error);
+}
+
+Scheduler::Scheduler(std::unique_ptr<internal::SchedulerState> s) : s_(std::move(s)) {}
+Scheduler::Scheduler(Scheduler&&) noexcept = default;
+Scheduler& Scheduler::operator=(Scheduler&&) noexcept = default;
+Scheduler::~Scheduler() {
+  if (s_ && !s_->stopped) s_->finish(Clock::now() + s_->spec.kill_timeout);
+}
+
+pid_t Scheduler::pid() const {
+  return s_->pid->load();
+}
+std::shared_ptr<const std::atomic<pid_t>> Scheduler::published_pid() const {
+  return s_->pid;
+}
+const std::string& Scheduler::name() const {
+  return s_->name;
+}
+std::chrono::milliseconds Scheduler::attach_time() const {
+  return duration_cast<milliseconds>(s_->attached_at - s_->spawned_at);
+}
+std::chrono::steady_clock::time_point Scheduler::attached_at() const {
+  return s_->attached_at;
+}
+
+tl::expected<Scheduler, StartError> Scheduler::start(SchedulerSpec spec) {
+  const auto invalid = [](std::string why) {
+    InvalidSpec e;
+    e.message = std::move(why);
+    return tl::unexpected<StartError>(std::move(e));
+  };
+  if (spec.binary.empty()) return invalid("no scheduler binary given");
+  if (spec.log_path.empty()) return invalid("no log path given for the scheduler's output");
+  if (spec.liveness_window.count() <= 0) return invalid("the liveness window must be positive");
+  if (spec.attach_timeout < spec.liveness_window) {
+    return invalid(
+        fmt::format("the attach timeout ({} ms) is shorter than the liveness window "
+                    "({} ms); raise the attach timeout",
+                    spec.attach_timeout.count(), spec.liveness_window.count()));
+  }
+
+  auto s = std::make_unique<internal::SchedulerState>();
+  s->spec = std::move(spec);
+  const SchedulerSpec& sp = s->spec;
+  s->kernel_log = std::make_unique<internal::KernelLogTail>(sp.kernel_log);
+  s->sysfs = std::make_unique<internal::SchedExtWatch>(sp.sysfs_root);
+  if (const SchedExtStatus before = s->sysfs->read(); before.present && !before.ops.empty()) {
+    SchedExtBusy e;
+    e.seen = before;
+    e.message = fmt::format(
+        "sched_ext already runs scheduler '{}' (state '{}'); '{}' was not started. Stop the "
+        "other scheduler first (a leftover in a fake sysfs tree counts too).",
+        before.ops, before.state, sp.binary);
+    return tl::unexpected<StartError>(std::move(e));
+  }
+  s->log_start = internal::file_size(sp.log_path);
+  s->spawned_at = Clock::now();
+  auto child = internal::ChildProcess::spawn(sp.binary, sp.args, sp.log_path, sp.use_pidfd);
+  if (!child) {
+    SpawnFailed e;
+    e.sys_errno = child.error().sys_errno;
+    e.message = fmt::format(
+        "could not start '{}': {}. Check that it exists and is executable "
+        "(or is on PATH), and that its libraries are installed (ldd).",
+        sp.binary, strerror(e.sys_errno));
+    e.log_tail = s->log_tail();
+    return tl::unexpected<StartError>(std::move(e));
+  }
+  s->child.emplace(std::move(*child));
+  s->pid->store(s->child->pid());
+
+  const auto gate_end = s->spawned_at + sp.liveness_window;
+  const auto attach_end = s->spawned_at + sp.attach_timeout;
+  bool sysfs_seen = false, attached = false;
+  SchedExtStatus status;
+  for (;;) {
+    status = s->sysfs->read();
+    sysfs_seen = sysfs_seen || status.present;
+    if (!attached && status.present && !status.ops.empty()) {
+      attached = true;
+      s->attached_at = Clock::now();
+      s->name = status.ops;
+    }
+    if (s->child->has_exited()) {
+      DiedDuringLiveness e;
+      e.exit = s->child->reap();
+      e.alive_for = since(s->spawned_at);
+      e.had_attached = attached;
+      s->finish(Clock::now() + sp.kill_timeout);  // helpers it left behind
+      e.message = fmt::format(
+          "'{}' {} {} ms after it started, {}. Likely causes: its BPF program failed to load or "
+          "the verifier rejected it, missing privileges (run as root), a kernel feature it "
+          "needs is missing, or bad arguments. Look for 'libbpf:' and verifier lines in {}.",
+          sp.binary, e.exit.describe(), e.alive_for.count(),
+          attached ? fmt::format("after attaching but within the {} ms liveness window",
+                                 sp.liveness_window.count())
+                   : "before it attached",
+          sp.log_path);
+      e.log_tail = s->log_tail();
+      return tl::unexpected<StartError>(std::move(e));
+    }
+    const auto now = Clock::now();
+    if (attached && now >= gate_end) break;
+    if (!attached && !sysfs_seen && now >= gate_end) {
+      SysfsAbsent e;
+      s->finish(now + sp.kill_timeout);
+      e.message = fmt::format(
+          "{}/state was never readable: this kernel has no sched_ext (built without "
+          "CONFIG_SCHED_CLASS_EXT), or {} is not the sched_ext sysfs directory. '{}' was killed. "
+          "Run on a kernel with sched_ext, or point --sysfs-root at the right directory.",
+          sp.sysfs_root, sp.sysfs_root, sp.binary);
+      e.log_tail = s->log_tail();
+      return tl::unexpected<StartError>(std::move(e));
+    }
+    if (!attached && now >= attach_end) {
+      AttachTimeout e;
+      e.last_seen = status;
+      s->finish(now + sp.kill_timeout);
+      e.message = fmt::format(
+          "'{}' stayed alive for {} ms but never attached: {}/root/ops stayed empty (state "
+          "'{}'). It was killed. Likely causes: slow initialization (raise the attach timeout), "
+          "an attach that failed without the scheduler exiting, or another scheduler holding "
+          "sched_ext. Look at {}.",
+          sp.binary, sp.attach_timeout.count(), sp.sysfs_root, status.state, sp.log_path);
+      e.log_tail = s->log_tail();
+      return tl::unexpected<StartError>(std::move(e));
+    }
+    s->sysfs->wait(s->child->pidfd(), attached ? gate_end : (sysfs_seen ? attach_end : gate_end));
+  }
+  s->kernel_text += s->kernel_log->read_new();
+  return Scheduler(std::move(s));
+}
+
+std::optional<DetachedWhileRunning> Scheduler::watch(std::chrono::milliseconds duration) {
+  if (s_->stopped || s_->pid->load() == 0) return std::nullopt;
+  const auto deadline = Clock::now() + duration;
+  for (;;) {
+    const SchedExtStatus status = s_->sysfs->read();
+    s_->kernel_text += s_->kernel_log->read_new();
+    const bool died = s_->child->has_exited();
+    if (died || kernel_shows_detached(status)) {
+      DetachedWhileRunning e;
+      e.process_died = died;
+      e.state = status.state;
+      if (died) {
+        e.exit = s_->child->reap();
+        s_->finish(Clock::now() + s_->spec.kill_timeout);
+      }
+      e.log_tail = s_->log_tail();
+      e.kernel_exit = find_scx_exit(s_->kernel_text);
+      if (!e.kernel_exit) e.kernel_exit = find_scx_exit(e.log_tail);
+      const std::string why = e.kernel_exit
+                                  ? fmt::format(" The kernel says: {} ({}).", e.kernel_exit->reason,
+                                                to_string(e.kernel_exit->kind))
+                                  : std::string();
+      e.message = died ? fmt::format(
+                             "scheduler '{}' {} while attached (sched_ext state '{}').{} Look at "
+                             "the end of {} for its last words.",
+                             s_->name, e.exit.describe(), status.state, why, s_->spec.log_path)
+                       : fmt::format(
+                             "the kernel detached scheduler '{}' while its process kept running "
+                             "(state '{}', ops '{}').{} A stall (a runnable task not run for the "
+                             "watchdog timeout) or a scx_bpf_error() are the usual causes; see "
+                             "the kernel log and {}.",
+                             s_->name, status.state, status.ops, why, s_->spec.log_path);
+      return e;
+    }
+    if (Clock::now() >= deadline) return std::nullopt;
+    s_->sysfs->wait(s_->child->pidfd(), deadline);
+  }
+}
+
+tl::expected<StopReport, WedgedOnStop> Scheduler::stop() {
+  if (s_->stopped) return *s_->stopped;
+  const SchedulerSpec& sp = s_->spec;
+  const auto t0 = Clock::now();
+  StopReport report;
+  if (s_->pid->load() != 0 && !s_->child->has_exited()) {
+    s_->child->signal_group(SIGTERM);
+    if (!s_->child->wait_exit_until(t0 + sp.stop_grace)) {
+      report.needed_kill = true;
+      s_->child->signal_group(sp.kill_signal);
+      if (!s_->child->wait_exit_until(Clock::now() + sp.kill_timeout)) {
+        WedgedOnStop e;
+        e.pid = s_->child->pid();
+        e.message = fmt::format(
+            "'{}' (pid {}) did not exit within {} ms of SIGTERM nor {} ms of signal {}; it is "
+            "probably stuck in the kernel (process state '{}'). Look at /proc/{}/stack and the "
+            "kernel log. The harness does not wait for it any longer.",
+            sp.binary, e.pid, sp.stop_grace.count(), sp.kill_timeout.count(), sp.kill_signal,
+            process_state(e.pid), e.pid);
+        e.log_tail = s_->log_tail();
+        return tl::unexpected(std::move(e));
+      }
+    }
+  }
+  report.exit = s_->child->reap();
+  s_->finish(Clock::now() + sp.kill_timeout);  // helpers that ignored SIGTERM
+  // The kernel unregisters the scheduler when its BPF link closes: give it
+  // what is left of the grace period (at least 100 ms) to show it.
+  const auto detach_end = std::max(t0 + sp.stop_grace, Clock::now() + milliseconds(100));
+  for (;;) {
+    report.kernel_detached = kernel_shows_detached(s_->sysfs->read());
+    if (report.kernel_detached || Clock::now() >= detach_end) break;
+    s_->sysfs->wait(-1, detach_end);
+  }
+  report.took = since(t0);
+  s_->stopped = report;
+  return report;
+}
+
+}  // namespace scxkit

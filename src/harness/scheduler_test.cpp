@@ -1,0 +1,363 @@
+#include "scxkit/scheduler.hpp"
+
+#include <dirent.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+namespace scxkit {
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+std::int64_t monotonic_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+std::int64_t ns_of(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// Every process whose parent is this test process: children, and grandchildren
+// reparented to us (the harness is a child subreaper). Zombies included.
+std::vector<std::string> leftover_children() {
+  std::vector<std::string> found;
+  DIR* d = opendir("/proc");
+  while (dirent* e = readdir(d)) {
+    if (!std::isdigit(static_cast<unsigned char>(e->d_name[0]))) continue;
+    const std::string stat = slurp(fs::path("/proc") / e->d_name / "stat");
+    const auto close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    char state = 0;
+    int ppid = 0;
+    if (std::sscanf(stat.c_str() + close + 2, "%c %d", &state, &ppid) != 2) continue;
+    if (ppid == getpid()) found.push_back(fmt::format("pid {} state {}", e->d_name, state));
+  }
+  closedir(d);
+  return found;
+}
+
+class SchedulerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/scxkit-sched-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    root_ = dir_ / "sched_ext";
+    fs::create_directory(root_);
+    std::ofstream(root_ / "state") << "disabled\n";
+  }
+  void TearDown() override {
+    EXPECT_EQ(leftover_children(), std::vector<std::string>{}) << "a process was left behind";
+    fs::remove_all(dir_);
+  }
+
+  SchedulerSpec spec(std::vector<std::string> args) {
+    SchedulerSpec s;
+    s.binary = SCXKIT_FAKE_SCHEDULER;
+    s.args = std::move(args);
+    // The fixture takes MODE SYSFS_ROOT ARGS...
+    s.args.insert(s.args.begin() + (s.args.empty() ? 0 : 1), root_.string());
+    s.log_path = (dir_ / "sched.log").string();
+    s.sysfs_root = root_.string();
+    s.kernel_log = "";
+    s.liveness_window = 300ms;
+    s.attach_timeout = 1500ms;
+    s.stop_grace = 500ms;
+    s.kill_timeout = 1000ms;
+    return s;
+  }
+  std::int64_t stamp(const char* what) {
+    return std::stoll(slurp(root_.string() + "." + what + "_ns"));
+  }
+
+  fs::path dir_, root_;
+};
+
+TEST_F(SchedulerTest, AttachesAfterADelayAndIsSeenWithin50ms) {
+  auto s = Scheduler::start(spec({"attach", "400", "fake_rr"}));
+  ASSERT_TRUE(s) << problem_of(s.error()).message;
+  EXPECT_EQ(s->name(), "fake_rr");
+  EXPECT_GE(s->attach_time(), 400ms);
+  const std::int64_t latency = ns_of(s->attached_at()) - stamp("attach");
+  EXPECT_GE(latency, 0);
+  EXPECT_LT(latency, 50'000'000) << "attach seen " << latency / 1000 << " us after the write";
+  const pid_t pid = s->pid();
+  EXPECT_GT(pid, 0);
+  EXPECT_EQ(s->published_pid()->load(), pid);
+  auto stopped = s->stop();
+  ASSERT_TRUE(stopped) << stopped.error().message;
+  EXPECT_FALSE(stopped->needed_kill);
+  EXPECT_TRUE(stopped->kernel_detached);
+  EXPECT_TRUE(stopped->exit.known);
+  EXPECT_EQ(stopped->exit.code, 0);
+  EXPECT_EQ(s->pid(), 0);
+  EXPECT_FALSE(fs::exists(fmt::format("/proc/{}", pid)));
+  EXPECT_EQ(slurp(root_ / "state"), "disabled\n");
+}
+
+TEST_F(SchedulerTest, ACrashAtStartIsItsOwnErrorWithTheLogTail) {
+  auto s = Scheduler::start(spec({"crash"}));
+  ASSERT_FALSE(s);
+  const auto* died = std::get_if<DiedDuringLiveness>(&s.error());
+  ASSERT_NE(died, nullptr) << problem_of(s.error()).message;
+  EXPECT_TRUE(died->exit.known);
+  EXPECT_TRUE(died->exit.signaled);
+  EXPECT_EQ(died->exit.code, SIGABRT);
+  EXPECT_FALSE(died->had_attached);
+  EXPECT_NE(died->message.find("SIGABRT"), std::string::npos) << died->message;
+  EXPECT_NE(died->message.find("verifier"), std::string::npos);
+  EXPECT_NE(died->log_tail.find("verifier rejected the program"), std::string::npos);
+}
+
+TEST_F(SchedulerTest, AliveButNeverAttachedTimesOutAndIsKilled) {
+  auto sp = spec({"never-attach"});
+  sp.attach_timeout = 600ms;
+  const auto t0 = Clock::now();
+  auto s = Scheduler::start(sp);
+  ASSERT_FALSE(s);
+  const auto* timeout = std::get_if<AttachTimeout>(&s.error());
+  ASSERT_NE(timeout, nullptr) << problem_of(s.error()).message;
+  EXPECT_GE(Clock::now() - t0, 600ms);
+  EXPECT_LT(Clock::now() - t0, 1500ms);
+  EXPECT_TRUE(timeout->last_seen.present);
+  EXPECT_EQ(timeout->last_seen.state, "disabled");
+  EXPECT_NE(timeout->message.find("raise the attach timeout"), std::string::npos);
+}
+
+TEST_F(SchedulerTest, AMissingSysfsTreeIsSysfsAbsentAndTheSchedulerIsKilled) {
+  auto sp = spec({"never-attach"});
+  sp.sysfs_root = (dir_ / "no-such-dir").string();
+  sp.args[1] = sp.sysfs_root;
+  const auto t0 = Clock::now();
+  auto s = Scheduler::start(sp);
+  ASSERT_FALSE(s);
+  const auto* absent = std::get_if<SysfsAbsent>(&s.error());
+  ASSERT_NE(absent, nullptr) << problem_of(s.error()).message;
+  EXPECT_LT(Clock::now() - t0, 1000ms) << "decided at the end of the liveness window";
+  EXPECT_NE(absent->message.find("CONFIG_SCHED_CLASS_EXT"), std::string::npos);
+}
+
+TEST_F(SchedulerTest, TheKernelDetachingALiveSchedulerIsReportedWithin100ms) {
+  auto s = Scheduler::start(spec({"attach-then-detach", "50", "600", "fake_stall"}));
+  ASSERT_TRUE(s) << problem_of(s.error()).message;
+  auto trouble = s->watch(5s);
+  const std::int64_t seen = monotonic_ns();
+  ASSERT_TRUE(trouble);
+  EXPECT_FALSE(trouble->process_died);
+  EXPECT_LT(seen - stamp("detach"), 100'000'000);
+  ASSERT_TRUE(trouble->kernel_exit);
+  EXPECT_EQ(trouble->kernel_exit->kind, ScxExitKind::error_stall);
+  EXPECT_NE(trouble->message.find("runnable task stall"), std::string::npos) << trouble->message;
+  auto stopped = s->stop();
+  ASSERT_TRUE(stopped);
+  EXPECT_EQ(stopped->exit.code, 0);
+}
+
+TEST_F(SchedulerTest, ASchedulerDyingWhileAttachedIsReportedWithin100ms) {
+  auto s = Scheduler::start(spec({"attach-then-crash", "50", "500", "fake_crash"}));
+  ASSERT_TRUE(s) << problem_of(s.error()).message;
+  auto trouble = s->watch(5s);
+  const std::int64_t seen = monotonic_ns();
+  ASSERT_TRUE(trouble);
+  EXPECT_TRUE(trouble->process_died);
+  EXPECT_EQ(trouble->exit.code, SIGSEGV);
+  EXPECT_LT(seen - stamp("crash"), 100'000'000);
+  EXPECT_EQ(s->pid(), 0);
+}
+
+TEST_F(SchedulerTest, WatchReturnsNothingWhileAllIsWell) {
+  auto s = Scheduler::start(spec({"attach", "0", "steady"}));
+  ASSERT_TRUE(s);
+  const auto t0 = Clock::now();
+  EXPECT_FALSE(s->watch(200ms));
+  EXPECT_GE(Clock::now() - t0, 200ms);
+  EXPECT_TRUE(s->stop());
+}
+
+TEST_F(SchedulerTest, ASchedulerIgnoringSigtermIsKilledAfterTheGracePeriod) {
+  auto s = Scheduler::start(spec({"ignore-term", "stubborn"}));
+  ASSERT_TRUE(s) << problem_of(s.error()).message;
+  auto stopped = s->stop();
+  ASSERT_TRUE(stopped) << stopped.error().message;
+  EXPECT_TRUE(stopped->needed_kill);
+  EXPECT_TRUE(stopped->exit.signaled);
+  EXPECT_EQ(stopped->exit.code, SIGKILL);
+  EXPECT_GE(stopped->took, 500ms);
+}
+
+TEST_F(SchedulerTest, AWedgedSchedulerIsReportedAndNeverWaitedOnForever) {
+  auto sp = spec({"ignore-term", "wedged"});
+  sp.kill_signal = SIGCONT;  // plays a process the kill signal cannot end
+  sp.kill_timeout = 300ms;
+  auto s = Scheduler::start(sp);
+  ASSERT_TRUE(s);
+  const auto t0 = Clock::now();
+  auto stopped = s->stop();
+  ASSERT_FALSE(stopped);
+  EXPECT_LT(Clock::now() - t0, 2s);
+  EXPECT_EQ(stopped.error().pid, s->pid());
+  EXPECT_NE(stopped.error().message.find("/stack"), std::string::npos);
+  // The destructor still ends it for real (SIGKILL) and reaps it: TearDown checks.
+}
+
+TEST_F(SchedulerTest, HelpersForkedByASchedulerThatExitsAreReapedToo) {
+  auto s = Scheduler::start(spec({"fork-helper-exit"}));
+  ASSERT_FALSE(s);
+  ASSERT_NE(std::get_if<DiedDuringLiveness>(&s.error()), nullptr);
+  const std::string helper = slurp(root_.string() + ".helper_pid");
+  ASSERT_FALSE(helper.empty());
+  EXPECT_FALSE(fs::exists("/proc/" + helper)) << "helper " << helper << " survived";
+}
+
+TEST_F(SchedulerTest, WorksWhenThisProcessIgnoresSigchld) {
+  struct sigaction ignore {
+  }, old{};
+  ignore.sa_handler = SIG_IGN;
+  sigaction(SIGCHLD, &ignore, &old);
+  auto crashed = Scheduler::start(spec({"crash"}));
+  auto ok = Scheduler::start(spec({"attach", "0", "nochld"}));
+  ASSERT_TRUE(ok) << problem_of(ok.error()).message;
+  auto stopped = ok->stop();
+  sigaction(SIGCHLD, &old, nullptr);
+  ASSERT_FALSE(crashed);
+  const auto* died = std::get_if<DiedDuringLiveness>(&crashed.error());
+  ASSERT_NE(died, nullptr) << problem_of(crashed.error()).message;
+  EXPECT_FALSE(died->exit.known) << "the kernel reaped it; the gate still saw it die";
+  EXPECT_LT(died->alive_for, 300ms);
+  ASSERT_TRUE(stopped);
+  EXPECT_FALSE(stopped->exit.known);
+}
+
+TEST_F(SchedulerTest, TheProcFallbackGivesTheSameOutcomes) {
+  auto sp = spec({"crash"});
+  sp.use_pidfd = false;
+  auto crashed = Scheduler::start(sp);
+  ASSERT_FALSE(crashed);
+  EXPECT_NE(std::get_if<DiedDuringLiveness>(&crashed.error()), nullptr);
+  sp = spec({"attach", "100", "procfs"});
+  sp.use_pidfd = false;
+  auto ok = Scheduler::start(sp);
+  ASSERT_TRUE(ok) << problem_of(ok.error()).message;
+  EXPECT_TRUE(ok->stop());
+}
+
+volatile sig_atomic_t g_alarms = 0;
+void on_alarm(int) {
+  g_alarms = g_alarms + 1;
+}
+
+TEST_F(SchedulerTest, SignalsInterruptingTheWaitsNeverExtendTheWindow) {
+  struct sigaction sa {
+  }, old{};
+  sa.sa_handler = on_alarm;  // no SA_RESTART: every wait sees EINTR
+  sigaction(SIGALRM, &sa, &old);
+  itimerval every_3ms{{0, 3000}, {0, 3000}};
+  setitimer(ITIMER_REAL, &every_3ms, nullptr);
+  auto sp = spec({"never-attach"});
+  sp.attach_timeout = 400ms;
+  const auto t0 = Clock::now();
+  auto s = Scheduler::start(sp);
+  const auto took = Clock::now() - t0;
+  itimerval off{};
+  setitimer(ITIMER_REAL, &off, nullptr);
+  sigaction(SIGALRM, &old, nullptr);
+  ASSERT_FALSE(s);
+  EXPECT_NE(std::get_if<AttachTimeout>(&s.error()), nullptr);
+  EXPECT_GT(g_alarms, 50);
+  EXPECT_LT(took, 700ms);
+}
+
+TEST_F(SchedulerTest, AnotherSchedulerAlreadyAttachedIsRefusedUpFront) {
+  fs::create_directory(root_ / "root");
+  std::ofstream(root_ / "root" / "ops") << "someone_else\n";
+  auto s = Scheduler::start(spec({"attach", "0", "mine"}));
+  ASSERT_FALSE(s);
+  const auto* busy = std::get_if<SchedExtBusy>(&s.error());
+  ASSERT_NE(busy, nullptr) << problem_of(s.error()).message;
+  EXPECT_EQ(busy->seen.ops, "someone_else");
+  EXPECT_FALSE(fs::exists(root_.string() + ".attach_ns")) << "nothing may have been started";
+}
+
+TEST_F(SchedulerTest, TheLogTailShowsOnlyThisRun) {
+  std::ofstream(dir_ / "sched.log") << "an earlier run's last words\n";
+  auto s = Scheduler::start(spec({"crash"}));
+  ASSERT_FALSE(s);
+  const std::string tail = problem_of(s.error()).log_tail;
+  EXPECT_EQ(tail.find("earlier run"), std::string::npos) << tail;
+  EXPECT_NE(tail.find("libbpf:"), std::string::npos) << tail;
+}
+
+TEST_F(SchedulerTest, BadSpecsAndMissingBinariesAreTheirOwnErrors) {
+  auto sp = spec({"attach", "0", "x"});
+  sp.attach_timeout = 100ms;
+  auto bad = Scheduler::start(sp);
+  ASSERT_FALSE(bad);
+  EXPECT_NE(std::get_if<InvalidSpec>(&bad.error()), nullptr);
+  sp = spec({});
+  sp.binary = (dir_ / "no-such-scheduler").string();
+  auto missing = Scheduler::start(sp);
+  ASSERT_FALSE(missing);
+  const auto* spawn = std::get_if<SpawnFailed>(&missing.error());
+  ASSERT_NE(spawn, nullptr);
+  EXPECT_EQ(spawn->sys_errno, ENOENT);
+}
+
+TEST_F(SchedulerTest, OtherThreadsReadThePublishedPid) {
+  auto s = Scheduler::start(spec({"attach", "0", "shared"}));
+  ASSERT_TRUE(s);
+  auto cell = s->published_pid();
+  std::atomic<bool> stop{false};
+  std::atomic<int> seen_running{0}, seen_gone{0};
+  std::thread reader([&] {
+    while (!stop) (cell->load() != 0 ? seen_running : seen_gone)++;
+  });
+  std::this_thread::sleep_for(20ms);
+  ASSERT_TRUE(s->stop());
+  std::this_thread::sleep_for(20ms);
+  stop = true;
+  reader.join();
+  EXPECT_GT(seen_running.load(), 0);
+  EXPECT_GT(seen_gone.load(), 0);
+  EXPECT_EQ(cell->load(), 0);
+}
+
+// Against a real sched_ext kernel: SCXKIT_REAL_SCHEDULER=/path/to/scx_simple.
+TEST(RealSchedExt, StartsAndStopsARealScheduler) {
+  const char* bin = std::getenv("SCXKIT_REAL_SCHEDULER");
+  if (bin == nullptr) GTEST_SKIP() << "set SCXKIT_REAL_SCHEDULER to a sched_ext scheduler binary";
+  if (!read_sched_ext_status("/sys/kernel/sched_ext").present) {
+    GTEST_SKIP() << "this kernel has no /sys/kernel/sched_ext";
+  }
+  SchedulerSpec sp;
+  sp.binary = bin;
+  sp.log_path = "/tmp/scxkit-real-scheduler.log";
+  auto s = Scheduler::start(sp);
+  ASSERT_TRUE(s) << problem_of(s.error()).message;
+  EXPECT_FALSE(s->name().empty());
+  EXPECT_FALSE(s->watch(2s));
+  auto stopped = s->stop();
+  ASSERT_TRUE(stopped) << stopped.error().message;
+  EXPECT_TRUE(stopped->kernel_detached);
+}
+
+}  // namespace
+}  // namespace scxkit
