@@ -1,6 +1,7 @@
 #include "arena/arena_impl.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -291,6 +292,7 @@ Result<void> ArenaImpl::attach(bool pick_user_address) {
     return os_error("installing guard markers (needs Linux 6.13+ MADV_GUARD_INSTALL)", e);
   }
   if (auto r = install_fault_handler(); !r) return r;
+  if (auto r = join_attached(); !r) return r;
   if (auto r = register_fault_claimer(this); !r) return r;
   registered_ = true;
   return {};
@@ -427,6 +429,7 @@ void ArenaImpl::free_chunk(std::uint32_t pgoff, std::uint32_t count) {
   }
   // Guard before punching: once the memory is gone no access in this process
   // may silently back it again. Scratch pages are skipped, as the kernel does.
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> runs;
   for_each_run(
       first, end, [&](std::uint32_t p) { return slot(p).load() == kSlotFreeing; },
       [&](std::uint32_t p, std::uint32_t n) {
@@ -434,11 +437,109 @@ void ArenaImpl::free_chunk(std::uint32_t pgoff, std::uint32_t count) {
         os::guard_install(page_addr(View::user, p), bytes);
         os::guard_install(page_addr(View::kern, p), bytes);
         os::punch_hole(fd_, std::uint64_t{p} * kPageSize, bytes);
-        for (std::uint32_t i = p; i < p + n; ++i) slot(i).store(kSlotEmpty);
-        tree_->set(p - first_page_, n);
+        runs.emplace_back(p, n);
       });
+  // Other processes: until they guard too, a write there could back the page
+  // again behind the allocator's back; punch once more after they have.
+  if (!runs.empty() && shoot_down(runs)) {
+    for (auto [p, n] : runs) {
+      os::punch_hole(fd_, std::uint64_t{p} * kPageSize, std::uint64_t{n} * kPageSize);
+    }
+  }
+  for (auto [p, n] : runs) {
+    for (std::uint32_t i = p; i < p + n; ++i) slot(i).store(kSlotEmpty);
+    tree_->set(p - first_page_, n);
+  }
   ctl_->allocated_pages.fetch_sub(freed);
   ctl_->reserved_pages.fetch_sub(unreserved);
+}
+
+bool ArenaImpl::shoot_down(const std::vector<std::pair<std::uint32_t, std::uint32_t>>& runs) {
+  const pid_t self = getpid();
+  bool others = false;
+  for (const auto& a : ctl_->attached) {
+    const pid_t pid = a.pid.load();
+    others = others || (pid != 0 && pid != self);
+  }
+  if (!others) return false;
+  std::uint64_t seq = ctl_->free_seq.load();
+  for (auto [p, n] : runs) {
+    FreeRecord& r = ctl_->free_log[++seq % kFreeLogSize];
+    r.seq.store(0);  // a reader that races this write sees a stale record and resyncs fully
+    r.first_page.store(p);
+    r.pages.store(n);
+    r.seq.store(seq, std::memory_order_release);
+  }
+  ctl_->free_seq.store(seq, std::memory_order_release);
+  // Ask each other process once, then wait for all of them, at most 100 ms:
+  // a process that blocks the signal or is stopped must not stall us.
+  for (auto& a : ctl_->attached) {
+    const pid_t pid = a.pid.load();
+    if (pid == 0 || pid == self || a.synced_seq.load() >= seq) continue;
+    if (!request_view_sync(pid)) {
+      std::int32_t gone = pid;
+      a.pid.compare_exchange_strong(gone, 0);  // it died without detaching
+    }
+  }
+  const std::uint64_t deadline = os::monotonic_ns() + 100'000'000;
+  for (auto& a : ctl_->attached) {
+    for (;;) {
+      const pid_t pid = a.pid.load();
+      if (pid == 0 || pid == self || a.synced_seq.load(std::memory_order_acquire) >= seq) break;
+      if (os::monotonic_ns() >= deadline) break;
+      sched_yield();
+    }
+  }
+  return true;
+}
+
+void ArenaImpl::guard_everything() noexcept {
+  // Allocated pages fault once more and are mapped again by the handler.
+  os::guard_install(user_vm_start_, user_size());
+  os::guard_install(kern_vm_start_, kKernMappedSize);
+}
+
+void ArenaImpl::sync_views() noexcept {
+  if (attached_slot_ < 0) return;
+  AttachedProcess& me = ctl_->attached[attached_slot_];
+  const std::uint64_t target = ctl_->free_seq.load(std::memory_order_acquire);
+  std::uint64_t seq = me.synced_seq.load();
+  if (seq >= target) return;
+  if (target - seq > kFreeLogSize) {
+    guard_everything();
+  } else {
+    for (++seq; seq <= target; ++seq) {
+      const FreeRecord& r = ctl_->free_log[seq % kFreeLogSize];
+      const std::uint32_t p = r.first_page.load(), n = r.pages.load();
+      if (r.seq.load(std::memory_order_acquire) != seq) {  // overwritten meanwhile
+        guard_everything();
+        break;
+      }
+      os::guard_install(page_addr(View::user, p), std::size_t{n} * kPageSize);
+      os::guard_install(page_addr(View::kern, p), std::size_t{n} * kPageSize);
+    }
+  }
+  me.synced_seq.store(target, std::memory_order_release);
+}
+
+Result<void> ArenaImpl::join_attached() {
+  const pid_t self = getpid();
+  for (std::uint32_t i = 0; i < kMaxAttachedProcesses; ++i) {
+    AttachedProcess& a = ctl_->attached[i];
+    std::int32_t pid = a.pid.load();
+    if (pid != 0 && kill(pid, 0) != 0 && errno == ESRCH) {
+      a.pid.compare_exchange_strong(pid, 0);  // a process that died without detaching
+      pid = 0;
+    }
+    if (pid == 0 && a.pid.compare_exchange_strong(pid, self)) {
+      a.synced_seq.store(ctl_->free_seq.load());
+      attached_slot_ = static_cast<int>(i);
+      return {};
+    }
+  }
+  return make_error(Errc::no_space,
+                    fmt::format("more than {} processes have this arena open; close it in some",
+                                kMaxAttachedProcesses));
 }
 
 Result<PauseStats> ArenaImpl::free(std::uint64_t addr, std::uint32_t count) {
@@ -619,6 +720,7 @@ void ArenaImpl::release_all_pages(PauseStats& pauses) {
 PauseStats ArenaImpl::teardown() {
   if (torn_down_) return {};
   if (registered_) unregister_fault_claimer(this);
+  if (attached_slot_ >= 0) ctl_->attached[attached_slot_].pid.store(0);
   PauseStats pauses{};
   // munmap of a populated range holds this process's mmap lock for its whole
   // length; slices keep every other thread's page faults moving.

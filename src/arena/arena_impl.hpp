@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "arena/fault_handler.hpp"
 #include "arena/range_tree.hpp"
@@ -32,6 +33,7 @@ class ArenaImpl final : public FaultClaimer {
   PauseStats teardown();
 
   bool claim_fault(const FaultInfo& fault) noexcept override;
+  void sync_views() noexcept override;
 
   std::uint64_t user_vm_start() const { return user_vm_start_; }
   std::uint64_t user_vm_end() const { return user_vm_start_ + user_size(); }
@@ -64,6 +66,12 @@ class ArenaImpl final : public FaultClaimer {
   // Under the lock: claim [pgoff, pgoff+count) or report the first page that is taken.
   bool claim_range(std::uint32_t pgoff, std::uint32_t count);
   void free_chunk(std::uint32_t pgoff, std::uint32_t count);
+  // Under the lock: tells every other process that has the arena mapped to
+  // guard these freed runs (abs page, count) and waits for them, bounded.
+  // Returns false when no other process has it mapped.
+  bool shoot_down(const std::vector<std::pair<std::uint32_t, std::uint32_t>>& runs);
+  Result<void> join_attached();
+  void guard_everything() noexcept;
   bool claim_user_fault(std::uint32_t abs) noexcept;
   // Kernel-view faults: map allocated pages; for a thread acting on behalf of
   // a program that uses this arena, recover a stray access with scratch.
@@ -97,6 +105,7 @@ class ArenaImpl final : public FaultClaimer {
   bool user_mapped_ = false;
   bool registered_ = false;
   bool counted_ = false;  // this handle holds one of Control::open_count
+  int attached_slot_ = -1;  // this process's entry in Control::attached
   bool torn_down_ = false;
 };
 

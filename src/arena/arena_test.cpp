@@ -432,6 +432,65 @@ TEST(ArenaSharing, TwoProcessesShareOneArenaByName) {
   EXPECT_EQ(missing.error().code, Errc::not_found);
 }
 
+// Frees one process makes reach every other process's views before
+// free_pages returns, as the kernel zaps every mapping: a later access there
+// is a fault like any other, never a silent write into memory the allocator
+// believes free.
+int free_under_a_peer(Arena& a, const std::string& name, void* page) {
+  int sv[2];
+  EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    fcntl(sv[1], F_SETFD, 0);
+    const std::string start = fmt::format("{:x}", a.user_vm_start());
+    const std::string sock = std::to_string(sv[1]);
+    execl(SCXKIT_ARENA_PEER, SCXKIT_ARENA_PEER, "after-free", name.c_str(), start.c_str(),
+          sock.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  char c = 0;
+  EXPECT_EQ(read(sv[0], &c, 1), 1);  // the peer has the page mapped
+  EXPECT_TRUE(a.free_pages(page, 1));
+  c = 'f';
+  EXPECT_EQ(write(sv[0], &c, 1), 1);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  close(sv[0]);
+  close(sv[1]);
+  return status;
+}
+
+TEST(ArenaSharing, AFreeReachesAnotherProcessesViewsBeforeItReturns) {
+  const std::string name = "uaf." + std::to_string(getpid());
+  auto a = Arena::create({.max_entries = 16, .name = name});
+  ASSERT_TRUE(a) << a.error().message;
+  auto p = a->alloc_pages(nullptr, 1);
+  ASSERT_TRUE(p);
+  std::strcpy(bytes(*p), "first");
+  const int status = free_under_a_peer(*a, name, *p);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  // The peer's write faulted and allocated the page lazily, as with the kernel.
+  EXPECT_EQ(a->page_state(off(*p)), PageState::allocated);
+  EXPECT_EQ(a->stats().lazy_pages, 1u);
+  EXPECT_STREQ(bytes(*p), "after");
+}
+
+TEST(ArenaSharing, WithSegvOnFaultTheOtherProcessDiesOnThePageFreedUnderIt) {
+  const std::string name = "uaf-segv." + std::to_string(getpid());
+  auto a = Arena::create({.max_entries = 16,
+                          .map_flags = arena_flags::mmapable | arena_flags::segv_on_fault,
+                          .name = name});
+  ASSERT_TRUE(a) << a.error().message;
+  auto p = a->alloc_pages(nullptr, 1);
+  ASSERT_TRUE(p);
+  std::strcpy(bytes(*p), "first");
+  EXPECT_TRUE(died_of_segv(free_under_a_peer(*a, name, *p)));
+  EXPECT_EQ(a->page_state(off(*p)), PageState::empty);
+  auto again = a->alloc_pages(*p, 1);
+  ASSERT_TRUE(again);
+  for (std::size_t i = 0; i < kPageSize; ++i) ASSERT_EQ(bytes(*again)[i], 0) << i;
+}
+
 TEST(ArenaSharing, TheLastUserReturnsTheMemoryAndTheNameGoes) {
   const std::string name = "gone." + std::to_string(getpid());
   auto a = Arena::create({.max_entries = 8, .name = name});

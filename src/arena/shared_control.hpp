@@ -36,7 +36,22 @@ inline constexpr std::uint64_t kKernMappedSize = k4GiB + kGuardSize / 2;
 inline constexpr std::uint32_t kSlotCount = static_cast<std::uint32_t>(kKernMappedSize / kPageSize);
 inline constexpr std::uint64_t kControlOffset = k4GiB + kGuardSize;
 inline constexpr std::uint64_t kControlMagic = 0x616e6572'61786373ull;  // "scxarena"
-inline constexpr std::uint32_t kControlVersion = 1;
+inline constexpr std::uint32_t kControlVersion = 2;
+inline constexpr std::uint32_t kMaxAttachedProcesses = 64;
+inline constexpr std::uint32_t kFreeLogSize = 256;
+
+// A range freed by one process that the others must guard in their views.
+struct FreeRecord {
+  std::atomic<std::uint64_t> seq;  // which free this is; a stale value means overwritten
+  std::atomic<std::uint32_t> first_page;
+  std::atomic<std::uint32_t> pages;
+};
+
+// A process that has the arena mapped, and the last free it has synced.
+struct AttachedProcess {
+  std::atomic<std::int32_t> pid;  // 0: free slot
+  std::atomic<std::uint64_t> synced_seq;
+};
 
 struct Control {
   std::uint64_t magic;
@@ -57,6 +72,9 @@ struct Control {
   std::atomic<std::uint64_t> reserved_pages;
   std::atomic<std::uint64_t> scratch_pages;
   RangeTree::Header tree;
+  std::atomic<std::uint64_t> free_seq;  // the newest FreeRecord
+  AttachedProcess attached[kMaxAttachedProcesses];
+  FreeRecord free_log[kFreeLogSize];
 };
 
 struct ControlLayout {
