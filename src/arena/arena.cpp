@@ -105,39 +105,43 @@ PauseStats Arena::teardown() {
   return impl_->teardown();
 }
 
-Result<void> send_arena_fd(int unix_socket, const Arena& arena) {
-  const int fd = arena.fd();
+namespace {
+// One byte of payload plus room for one descriptor: the message both sides use.
+struct FdMessage {
   char byte = 'A';
   iovec iov{&byte, 1};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
   msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+
+  FdMessage() {
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+  }
+  FdMessage(const FdMessage&) = delete;
+};
+}  // namespace
+
+Result<void> send_arena_fd(int unix_socket, const Arena& arena) {
+  const int fd = arena.fd();
+  FdMessage m;
+  cmsghdr* c = CMSG_FIRSTHDR(&m.msg);
   c->cmsg_level = SOL_SOCKET;
   c->cmsg_type = SCM_RIGHTS;
   c->cmsg_len = CMSG_LEN(sizeof(int));
   std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
-  if (sendmsg(unix_socket, &msg, MSG_NOSIGNAL) != 1) {
+  if (sendmsg(unix_socket, &m.msg, MSG_NOSIGNAL) != 1) {
     return os_error("sending the arena descriptor", errno);
   }
   return {};
 }
 
 Result<int> receive_arena_fd(int unix_socket) {
-  char byte = 0;
-  iovec iov{&byte, 1};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
-  const ssize_t n = recvmsg(unix_socket, &msg, MSG_CMSG_CLOEXEC);
+  FdMessage m;
+  const ssize_t n = recvmsg(unix_socket, &m.msg, MSG_CMSG_CLOEXEC);
   if (n < 0) return os_error("receiving the arena descriptor", errno);
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  cmsghdr* c = CMSG_FIRSTHDR(&m.msg);
   if (n != 1 || c == nullptr || c->cmsg_type != SCM_RIGHTS) {
     return make_error(Errc::invalid_argument,
                       "the peer sent no descriptor; it must call send_arena_fd()");

@@ -104,7 +104,7 @@ class ArenaImpl final : public FaultClaimer {
   std::uint64_t kern_vm_start_ = 0;
   bool user_mapped_ = false;
   bool registered_ = false;
-  bool counted_ = false;  // this handle holds one of Control::open_count
+  bool counted_ = false;    // this handle holds one of Control::open_count
   int attached_slot_ = -1;  // this process's entry in Control::attached
   bool torn_down_ = false;
 };

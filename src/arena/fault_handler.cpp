@@ -22,7 +22,9 @@ struct sigaction g_prev_bus {};
 struct sigaction g_prev_sync {};
 constexpr int kViewSyncMarker = 0x73637873;  // "scxs"
 
-int view_sync_signal() { return SIGRTMAX - 2; }
+int view_sync_signal() {
+  return SIGRTMAX - 2;
+}
 
 void pass_on(int sig, siginfo_t* info, void* uctx) {
   const struct sigaction& prev =
