@@ -1,14 +1,12 @@
 #include "scxkit/arena.hpp"
 
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 
-#include <fmt/format.h>
 
 #include "arena/arena_impl.hpp"
 
@@ -35,16 +33,7 @@ Result<Arena> Arena::create(const ArenaOptions& options) {
 }
 
 Result<Arena> Arena::open(std::string_view name) {
-  const std::string path = fmt::format("/scxkit-arena.{}", name);
-  int fd = shm_open(path.c_str(), O_RDWR | O_CLOEXEC, 0);
-  if (fd < 0 && errno == ENOENT) {
-    return make_error(Errc::not_found,
-                      fmt::format("no arena named '{}' exists; create it first with "
-                                  "ArenaOptions::name",
-                                  name));
-  }
-  if (fd < 0) return os_error(fmt::format("shm_open {}", path), errno);
-  auto impl = internal::ArenaImpl::open(fd, path);
+  auto impl = internal::ArenaImpl::open_named(name);
   if (!impl) return tl::unexpected(impl.error());
   return Arena(std::move(*impl));
 }

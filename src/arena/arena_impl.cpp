@@ -198,6 +198,20 @@ Result<std::unique_ptr<ArenaImpl>> ArenaImpl::create(const ArenaOptions& o) {
   return a;
 }
 
+Result<std::unique_ptr<ArenaImpl>> ArenaImpl::open_named(std::string_view name) {
+  auto path = shm_path(name);
+  if (!path) return tl::unexpected(path.error());
+  const int fd = shm_open(path->c_str(), O_RDWR | O_CLOEXEC, 0);
+  if (fd < 0 && errno == ENOENT) {
+    return make_error(Errc::not_found,
+                      fmt::format("no arena named '{}' exists; create it first with "
+                                  "ArenaOptions::name",
+                                  name));
+  }
+  if (fd < 0) return os_error(fmt::format("shm_open {}", *path), errno);
+  return open(fd, *path);
+}
+
 Result<std::unique_ptr<ArenaImpl>> ArenaImpl::open(int fd, std::string shm_name) {
   std::unique_ptr<ArenaImpl> a(new ArenaImpl());
   a->fd_ = fd;

@@ -21,6 +21,8 @@ class ArenaImpl final : public FaultClaimer {
   static Result<std::unique_ptr<ArenaImpl>> create(const ArenaOptions& options);
   // Takes ownership of `fd`, a descriptor of an existing arena's memory file.
   static Result<std::unique_ptr<ArenaImpl>> open(int fd, std::string shm_name);
+  // Opens an arena created with ArenaOptions::name.
+  static Result<std::unique_ptr<ArenaImpl>> open_named(std::string_view name);
   ~ArenaImpl();
 
   ArenaImpl(const ArenaImpl&) = delete;

@@ -430,6 +430,9 @@ TEST(ArenaSharing, TwoProcessesShareOneArenaByName) {
   auto missing = Arena::open("no-such-arena." + name);
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().code, Errc::not_found);
+  auto bad = Arena::open("../etc/passwd");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, Errc::invalid_argument);
 }
 
 // Frees one process makes reach every other process's views before
