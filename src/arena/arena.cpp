@@ -7,7 +7,6 @@
 #include <cerrno>
 #include <cstring>
 
-
 #include "arena/arena_impl.hpp"
 
 namespace scxkit {

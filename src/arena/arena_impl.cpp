@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <charconv>
 #include <fstream>
 #include <string>
 #include <utility>
@@ -36,13 +37,16 @@ std::uint64_t low32(std::uint64_t v) {
 }
 
 int online_numa_nodes() {
-  // "/sys/devices/system/node/online" reads like "0" or "0-3".
+  // "/sys/devices/system/node/online" reads like "0" or "0-3": one past the last id.
   static const int nodes = [] {
     std::ifstream in("/sys/devices/system/node/online");
     std::string s;
     if (!(in >> s)) return 1;
-    const auto dash = s.find_last_of("-,");
-    return (dash == std::string::npos ? std::stoi(s) : std::stoi(s.substr(dash + 1))) + 1;
+    const auto sep = s.find_last_of("-,");
+    const std::string last = sep == std::string::npos ? s : s.substr(sep + 1);
+    int id = 0;
+    const auto [end, ec] = std::from_chars(last.data(), last.data() + last.size(), id);
+    return ec == std::errc() && end == last.data() + last.size() ? id + 1 : 1;
   }();
   return nodes;
 }
@@ -87,8 +91,8 @@ Result<ArenaImpl::Lock> ArenaImpl::lock(bool may_sleep) const {
     rc = pthread_mutex_trylock(&ctl_->lock);
   }
   if (rc == EOWNERDEAD) {
-    // A process died holding the lock. Every multi-step change keeps the slot
-    // table authoritative, so carrying on is safe; the tree self-repairs on use.
+    // A process died holding the lock, maybe halfway through a change.
+    repair_after_owner_death();
     pthread_mutex_consistent(&ctl_->lock);
     rc = 0;
   }
@@ -100,6 +104,37 @@ Result<ArenaImpl::Lock> ArenaImpl::lock(bool may_sleep) const {
   if (rc != 0) return os_error("locking the arena", rc);
   ctl_->lock_acquisitions.fetch_add(1);
   return Lock(&ctl_->lock);
+}
+
+void ArenaImpl::repair_after_owner_death() const {
+  // Transitions the dead process made under the lock will never finish:
+  // finish them its way (an unfinished allocation or free leaves the page
+  // free and zeroed). Transitions fault handlers make without the lock are
+  // left to their live owners. Then rebuild the index and counters from the slots.
+  std::uint64_t allocated = 0, reserved = 0, scratch = 0;
+  for (std::uint32_t p = 0; p < kSlotCount; ++p) {
+    std::uint32_t seen = slot(p).load();
+    if (seen == kSlotClaimed || seen == kSlotFreeing || seen == kSlotClaimedScratch) {
+      os::punch_hole(fd_, std::uint64_t{p} * kPageSize, kPageSize);
+      slot(p).compare_exchange_strong(seen,
+                                      seen == kSlotClaimedScratch ? kSlotScratch : kSlotEmpty);
+      seen = slot(p).load();
+    }
+    allocated += seen == kSlotAllocated;
+    reserved += seen == kSlotReserved;
+    scratch += seen == kSlotScratch || seen == kSlotMappingScratch || seen == kSlotEvicting;
+  }
+  tree_->reset(RangeTree::nodes_needed(max_entries_));
+  for_each_run(
+      first_page_, first_page_ + max_entries_,
+      [&](std::uint32_t p) {
+        const std::uint32_t s = slot(p).load();
+        return s != kSlotAllocated && s != kSlotReserved;
+      },
+      [&](std::uint32_t p, std::uint32_t n) { tree_->set(p - first_page_, n); });
+  ctl_->allocated_pages.store(allocated);
+  ctl_->reserved_pages.store(reserved);
+  ctl_->scratch_pages.store(scratch);
 }
 
 void ArenaImpl::let_waiters_in() const {

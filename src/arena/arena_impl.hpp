@@ -18,6 +18,7 @@ namespace scxkit::internal {
 
 class ArenaImpl final : public FaultClaimer {
  public:
+  friend struct ArenaAccess;
   static Result<std::unique_ptr<ArenaImpl>> create(const ArenaOptions& options);
   // Takes ownership of `fd`, a descriptor of an existing arena's memory file.
   static Result<std::unique_ptr<ArenaImpl>> open(int fd, std::string shm_name);
@@ -50,6 +51,7 @@ class ArenaImpl final : public FaultClaimer {
   class Lock;
   Result<Lock> lock(bool may_sleep) const;
   void let_waiters_in() const;
+  void repair_after_owner_death() const;
 
  private:
   enum class View { user, kern };
@@ -114,6 +116,10 @@ class ArenaImpl final : public FaultClaimer {
 // Reaches the implementation behind a public Arena (programs, tests).
 struct ArenaAccess {
   static ArenaImpl& impl(Arena& a) { return *a.impl_; }
+  // Tests play a process that died halfway through a change.
+  static void set_slot(Arena& a, std::uint32_t off, SlotState state) {
+    impl(a).slot(off / kPageSize).store(state);
+  }
 };
 
 // A robust, process-shared mutex in the control block, held for its scope.

@@ -310,6 +310,33 @@ TEST(ArenaLocking, TheNonSleepingAllocationFailsFastWhenTheArenaIsBusy) {
   EXPECT_TRUE(a.try_alloc_pages(nullptr, 1));
 }
 
+TEST(ArenaLocking, AProcessDyingHalfwayThroughAFreeIsRepairedByTheNextUser) {
+  Arena a = make_arena(16);
+  auto keep = a.alloc_pages(nullptr, 2);
+  auto dying = a.alloc_pages(nullptr, 3);
+  ASSERT_TRUE(keep && dying);
+  std::strcpy(bytes(*keep), "kept");
+  bytes(*dying)[0] = 1;
+  const pid_t pid = fork();
+  if (pid == 0) {
+    // Take the lock, start freeing the 3 pages, die without finishing or unlocking.
+    auto lock = ArenaAccess::impl(a).lock(true);
+    for (std::uint32_t i = 0; i < 3; ++i) {
+      ArenaAccess::set_slot(a, off(*dying) + i * kPageSize, internal::kSlotFreeing);
+    }
+    _exit(0);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  auto again = a.alloc_pages(*dying, 3);  // meets EOWNERDEAD and repairs first
+  ASSERT_TRUE(again) << again.error().message;
+  for (std::size_t i = 0; i < 3 * kPageSize; i += 256) ASSERT_EQ(bytes(*again)[i], 0) << i;
+  EXPECT_STREQ(bytes(*keep), "kept");
+  EXPECT_EQ(a.stats().allocated_pages, 5u);
+  EXPECT_EQ(a.stats().free_pages, 11u);
+}
+
 TEST(ArenaConcurrency, ThreadsAllocateAndFreeWithoutOverlap) {
   Arena a = make_arena(4096);
   constexpr int kThreads = 4, kRounds = 300;
