@@ -114,7 +114,7 @@ void ArenaImpl::repair_after_owner_death() const {
   std::uint64_t allocated = 0, reserved = 0, scratch = 0;
   for (std::uint32_t p = 0; p < kSlotCount; ++p) {
     std::uint32_t seen = slot(p).load();
-    if (seen == kSlotClaimed || seen == kSlotFreeing || seen == kSlotClaimedScratch) {
+    if (changing_under_lock(seen)) {
       os::punch_hole(fd_, std::uint64_t{p} * kPageSize, kPageSize);
       slot(p).compare_exchange_strong(seen,
                                       seen == kSlotClaimedScratch ? kSlotScratch : kSlotEmpty);
@@ -122,7 +122,7 @@ void ArenaImpl::repair_after_owner_death() const {
     }
     allocated += seen == kSlotAllocated;
     reserved += seen == kSlotReserved;
-    scratch += seen == kSlotScratch || seen == kSlotMappingScratch || seen == kSlotEvicting;
+    scratch += holds_scratch(seen);
   }
   tree_->reset(RangeTree::nodes_needed(max_entries_));
   for_each_run(
@@ -135,6 +135,23 @@ void ArenaImpl::repair_after_owner_death() const {
   ctl_->allocated_pages.store(allocated);
   ctl_->reserved_pages.store(reserved);
   ctl_->scratch_pages.store(scratch);
+}
+
+template <class Step>
+Result<void> ArenaImpl::in_lock_slices(PauseStats& pauses, Step step) {
+  for (bool more = true; more;) {
+    {
+      auto guard = lock(true);
+      if (!guard) return tl::unexpected(guard.error());
+      const std::uint64_t t0 = os::monotonic_ns();
+      do {
+        more = step();
+      } while (more && os::monotonic_ns() - t0 < kMaxHoldNs);
+      pauses.record(os::monotonic_ns() - t0);
+    }
+    if (more) let_waiters_in();
+  }
+  return {};
 }
 
 void ArenaImpl::let_waiters_in() const {
@@ -470,7 +487,7 @@ void ArenaImpl::free_chunk(std::uint32_t pgoff, std::uint32_t count) {
     } else if (seen == kSlotReserved && slot(p).compare_exchange_strong(seen, kSlotEmpty)) {
       ++unreserved;
       tree_->set(p - first_page_, 1);
-    } else if (seen == kSlotScratch || seen == kSlotMappingScratch || seen == kSlotEvicting) {
+    } else if (holds_scratch(seen)) {
       // Scratch stays (never freed as data), but the page is allocatable again
       // even if it was reserved before a stray access scratched it.
       tree_->set(p - first_page_, 1);
@@ -601,20 +618,14 @@ Result<PauseStats> ArenaImpl::free(std::uint64_t addr, std::uint32_t count) {
   PauseStats pauses{};
   std::uint32_t pgoff = static_cast<std::uint32_t>((off - lo) / kPageSize);
   const std::uint32_t last = off < end ? static_cast<std::uint32_t>((end - lo) / kPageSize) : pgoff;
-  while (pgoff < last) {
-    {
-      auto guard = lock(true);
-      if (!guard) return tl::unexpected(guard.error());
-      const std::uint64_t t0 = os::monotonic_ns();
-      do {
-        const std::uint32_t n = std::min(kChunkPages, last - pgoff);
-        free_chunk(pgoff, n);
-        pgoff += n;
-      } while (pgoff < last && os::monotonic_ns() - t0 < kMaxHoldNs);
-      pauses.record(os::monotonic_ns() - t0);
-    }
-    if (pgoff < last) let_waiters_in();
-  }
+  if (pgoff == last) return pauses;
+  auto done = in_lock_slices(pauses, [&] {
+    const std::uint32_t n = std::min(kChunkPages, last - pgoff);
+    free_chunk(pgoff, n);
+    pgoff += n;
+    return pgoff < last;
+  });
+  if (!done) return tl::unexpected(done.error());
   return pauses;
 }
 
@@ -666,28 +677,24 @@ bool ArenaImpl::claim_user_fault(std::uint32_t abs) noexcept {
   auto& s = slot(abs);
   for (;;) {
     std::uint32_t seen = s.load();
-    switch (seen) {
-      case kSlotAllocated:
-        map_page(View::user, abs);
-        return true;
-      case kSlotClaimed:
-      case kSlotClaimedScratch:
-      case kSlotFreeing:
-        sched_yield();  // a change is landing; retry the access after it
-        return true;
-      case kSlotEmpty:
-      case kSlotReserved:
-        if ((map_flags_ & arena_flags::segv_on_fault) != 0) return false;
-        if (!s.compare_exchange_strong(seen, kSlotAllocated)) continue;
-        // The page is a hole in the file, so it reads zero.
-        ctl_->allocated_pages.fetch_add(1);
-        ctl_->lazy_faults.fetch_add(1);
-        if (seen == kSlotReserved) ctl_->reserved_pages.fetch_sub(1);
-        map_page(View::user, abs);
-        return true;
-      default:  // scratch: never lazily allocated over
-        return false;
+    if (seen == kSlotAllocated) {
+      map_page(View::user, abs);
+      return true;
     }
+    if (changing_under_lock(seen)) {
+      sched_yield();  // a change is landing; retry the access after it
+      return true;
+    }
+    if (holds_scratch(seen)) return false;  // never lazily allocated over
+    // Empty or reserved: no page, so allocate one lazily unless told to fault.
+    if ((map_flags_ & arena_flags::segv_on_fault) != 0) return false;
+    if (!s.compare_exchange_strong(seen, kSlotAllocated)) continue;
+    // The page is a hole in the file, so it reads zero.
+    ctl_->allocated_pages.fetch_add(1);
+    ctl_->lazy_faults.fetch_add(1);
+    if (seen == kSlotReserved) ctl_->reserved_pages.fetch_sub(1);
+    map_page(View::user, abs);
+    return true;
   }
 }
 
@@ -705,17 +712,15 @@ bool ArenaImpl::claim_fault(const FaultInfo& fault) noexcept {
 
 PageState ArenaImpl::page_state(std::uint32_t off) const {
   if (torn_down_ || off / kPageSize >= kSlotCount) return PageState::empty;
-  switch (slot(off / kPageSize).load()) {
+  const std::uint32_t s = slot(off / kPageSize).load();
+  if (holds_scratch(s)) return PageState::scratch;
+  switch (s) {
     case kSlotEmpty:
       return PageState::empty;
     case kSlotAllocated:
       return PageState::allocated;
     case kSlotReserved:
       return PageState::reserved;
-    case kSlotScratch:
-    case kSlotMappingScratch:
-    case kSlotEvicting:
-      return PageState::scratch;
     default:
       return PageState::changing;
   }
@@ -751,19 +756,12 @@ void ArenaImpl::release_all_pages(PauseStats& pauses) {
   // that is left — in bounded slices, with the lock, so a late open() waits briefly.
   constexpr std::uint64_t kSlice = std::uint64_t{kChunkPages} * kPageSize;
   std::uint64_t off = 0;
-  while (off < kKernMappedSize) {
-    {
-      auto guard = lock(true);
-      const std::uint64_t t0 = os::monotonic_ns();
-      do {
-        const std::uint64_t n = std::min(kSlice, kKernMappedSize - off);
-        os::punch_hole(fd_, off, n);
-        off += n;
-      } while (off < kKernMappedSize && os::monotonic_ns() - t0 < kMaxHoldNs);
-      pauses.record(os::monotonic_ns() - t0);
-    }
-    let_waiters_in();
-  }
+  (void)in_lock_slices(pauses, [&] {
+    const std::uint64_t n = std::min(kSlice, kKernMappedSize - off);
+    os::punch_hole(fd_, off, n);
+    off += n;
+    return off < kKernMappedSize;
+  });
 }
 
 PauseStats ArenaImpl::teardown() {

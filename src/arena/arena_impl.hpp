@@ -51,6 +51,11 @@ class ArenaImpl final : public FaultClaimer {
   class Lock;
   Result<Lock> lock(bool may_sleep) const;
   void let_waiters_in() const;
+  // Runs step() (one bounded chunk; returns whether more is left) under the
+  // lock until done, dropping the lock and letting waiters in about every
+  // kMaxHoldNs; records each hold in `pauses`.
+  template <class Step>
+  Result<void> in_lock_slices(PauseStats& pauses, Step step);
   void repair_after_owner_death() const;
 
  private:

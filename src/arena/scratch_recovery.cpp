@@ -92,7 +92,7 @@ bool ArenaImpl::claim_kern_fault(std::uint32_t abs, const FaultInfo& fault) noex
       map_page(View::kern, abs);
       return true;
     }
-    if (seen == kSlotClaimed || seen == kSlotClaimedScratch || seen == kSlotFreeing) {
+    if (changing_under_lock(seen)) {
       sched_yield();  // an allocation or free is landing; the access retries after it
       return true;
     }

@@ -32,6 +32,15 @@ enum SlotState : std::uint32_t {
   kSlotEvicting = 8,        // scratch backing is being dropped to bound memory
 };
 
+// An allocation or a free, which hold the arena lock, is changing the slot.
+constexpr bool changing_under_lock(std::uint32_t s) {
+  return s == kSlotClaimed || s == kSlotClaimedScratch || s == kSlotFreeing;
+}
+// Scratch, possibly with a fault handler installing or evicting its backing.
+constexpr bool holds_scratch(std::uint32_t s) {
+  return s == kSlotScratch || s == kSlotMappingScratch || s == kSlotEvicting;
+}
+
 inline constexpr std::uint64_t kKernMappedSize = k4GiB + kGuardSize / 2;
 inline constexpr std::uint32_t kSlotCount = static_cast<std::uint32_t>(kKernMappedSize / kPageSize);
 inline constexpr std::uint64_t kControlOffset = k4GiB + kGuardSize;
