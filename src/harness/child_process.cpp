@@ -31,15 +31,21 @@ int poll_ms_until(Clock::time_point deadline) {
 
 // Alive per /proc: present and not a zombie.
 bool proc_alive(pid_t pid) {
-  std::ifstream stat(fmt::format("/proc/{}/stat", pid));
-  std::string text;
-  if (!std::getline(stat, text)) return false;
-  const auto close_paren = text.rfind(')');
-  return close_paren != std::string::npos && close_paren + 2 < text.size() &&
-         text[close_paren + 2] != 'Z' && text[close_paren + 2] != 'X';
+  const char state = process_state(pid);
+  return state != '?' && state != 'Z' && state != 'X';
 }
 
 }  // namespace
+
+char process_state(pid_t pid) {
+  std::ifstream stat(fmt::format("/proc/{}/stat", pid));
+  std::string text;
+  std::getline(stat, text);
+  // "pid (comm) S ...": comm may hold spaces and parentheses, so look after the last ')'.
+  const auto close_paren = text.rfind(')');
+  return close_paren != std::string::npos && close_paren + 2 < text.size() ? text[close_paren + 2]
+                                                                           : '?';
+}
 
 Result<ChildProcess> ChildProcess::spawn(const std::string& binary,
                                          const std::vector<std::string>& args,

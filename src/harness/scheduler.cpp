@@ -2,7 +2,6 @@
 
 #include <string.h>
 
-#include <fstream>
 
 #include <fmt/format.h>
 
@@ -48,15 +47,6 @@ milliseconds since(Clock::time_point t) {
 
 bool kernel_shows_detached(const SchedExtStatus& s) {
   return !s.present || s.ops.empty() || s.state == "disabling" || s.state == "disabled";
-}
-
-char process_state(pid_t pid) {
-  std::ifstream stat(fmt::format("/proc/{}/stat", pid));
-  std::string text;
-  std::getline(stat, text);
-  const auto close_paren = text.rfind(')');
-  return close_paren != std::string::npos && close_paren + 2 < text.size() ? text[close_paren + 2]
-                                                                           : '?';
 }
 
 }  // namespace
@@ -262,7 +252,7 @@ tl::expected<StopReport, WedgedOnStop> Scheduler::stop() {
             "probably stuck in the kernel (process state '{}'). Look at /proc/{}/stack and the "
             "kernel log. The harness does not wait for it any longer.",
             sp.binary, e.pid, sp.stop_grace.count(), sp.kill_timeout.count(), sp.kill_signal,
-            process_state(e.pid), e.pid);
+            internal::process_state(e.pid), e.pid);
         e.log_tail = s_->log_tail();
         return tl::unexpected(std::move(e));
       }
