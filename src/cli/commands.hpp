@@ -9,6 +9,7 @@ namespace scxkit::cli {
 void add_doctor_command(CLI::App& app, int& exit_code);
 void add_arena_command(CLI::App& app, int& exit_code);
 void add_sched_command(CLI::App& app, int& exit_code);
+void add_topo_command(CLI::App& app, int& exit_code);
 int run_fault_bench(std::uint32_t pages);
 
 // Prints "scxkit: <message>" on stderr: the one readable line of a failure.
