@@ -192,6 +192,8 @@ class CmaskBuffer {
 
   Cmask& mask() { return mask_; }
   const Cmask& mask() const { return mask_; }
+  Cmask& operator*() { return mask_; }
+  const Cmask& operator*() const { return mask_; }
   Cmask* operator->() { return &mask_; }
   const Cmask* operator->() const { return &mask_; }
 
