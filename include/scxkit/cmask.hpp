@@ -172,6 +172,8 @@ class Cmask {
   std::size_t used_word_count() const;
   std::uint64_t* word_of(std::uint32_t cid) const { return bits() + (cid / 64 - base() / 64); }
   Result<void> check_cid(std::uint32_t cid) const;
+  // Sets or clears one cid; returns its previous value.
+  Result<bool> update(std::uint32_t cid, bool set, bool atomic);
   void assign_cids(const std::vector<std::uint32_t>& cids);  // zero(), then set; cids checked
 
   CmaskHeader* header_;

@@ -141,52 +141,50 @@ Result<bool> Cmask::test(std::uint32_t cid) const {
   return (std::atomic_ref(*word_of(cid)).load(std::memory_order_relaxed) >> (cid & 63)) & 1;
 }
 
+Result<bool> Cmask::update(std::uint32_t cid, bool set, bool atomic) {
+  if (auto ok = check_cid(cid); !ok) return tl::unexpected(ok.error());
+  const std::uint64_t bit = 1ULL << (cid & 63);
+  std::uint64_t& word = *word_of(cid);
+  if (atomic) {
+    std::atomic_ref<std::uint64_t> ref(word);
+    const std::uint64_t old = set ? ref.fetch_or(bit, std::memory_order_acq_rel)
+                                  : ref.fetch_and(~bit, std::memory_order_acq_rel);
+    return (old & bit) != 0;
+  }
+  const std::uint64_t old = word;
+  word = set ? old | bit : old & ~bit;
+  return (old & bit) != 0;
+}
+
+namespace {
+Result<void> drop(const Result<bool>& r) {
+  return r.map([](bool) {});
+}
+}  // namespace
+
 Result<void> Cmask::set(std::uint32_t cid) {
-  if (auto ok = check_cid(cid); !ok) return ok;
-  *word_of(cid) |= 1ULL << (cid & 63);
-  return {};
+  return drop(update(cid, true, false));
 }
-
 Result<void> Cmask::clear(std::uint32_t cid) {
-  if (auto ok = check_cid(cid); !ok) return ok;
-  *word_of(cid) &= ~(1ULL << (cid & 63));
-  return {};
+  return drop(update(cid, false, false));
 }
-
 Result<bool> Cmask::test_and_set(std::uint32_t cid) {
-  if (auto ok = check_cid(cid); !ok) return tl::unexpected(ok.error());
-  const std::uint64_t bit = 1ULL << (cid & 63);
-  const bool was = *word_of(cid) & bit;
-  *word_of(cid) |= bit;
-  return was;
+  return update(cid, true, false);
 }
-
 Result<bool> Cmask::test_and_clear(std::uint32_t cid) {
-  if (auto ok = check_cid(cid); !ok) return tl::unexpected(ok.error());
-  const std::uint64_t bit = 1ULL << (cid & 63);
-  const bool was = *word_of(cid) & bit;
-  *word_of(cid) &= ~bit;
-  return was;
+  return update(cid, false, false);
 }
-
 Result<void> Cmask::atomic_set(std::uint32_t cid) {
-  return atomic_test_and_set(cid).map([](bool) {});
+  return drop(update(cid, true, true));
 }
-
 Result<void> Cmask::atomic_clear(std::uint32_t cid) {
-  return atomic_test_and_clear(cid).map([](bool) {});
+  return drop(update(cid, false, true));
 }
-
 Result<bool> Cmask::atomic_test_and_set(std::uint32_t cid) {
-  if (auto ok = check_cid(cid); !ok) return tl::unexpected(ok.error());
-  const std::uint64_t bit = 1ULL << (cid & 63);
-  return (std::atomic_ref(*word_of(cid)).fetch_or(bit, std::memory_order_acq_rel) & bit) != 0;
+  return update(cid, true, true);
 }
-
 Result<bool> Cmask::atomic_test_and_clear(std::uint32_t cid) {
-  if (auto ok = check_cid(cid); !ok) return tl::unexpected(ok.error());
-  const std::uint64_t bit = 1ULL << (cid & 63);
-  return (std::atomic_ref(*word_of(cid)).fetch_and(~bit, std::memory_order_acq_rel) & bit) != 0;
+  return update(cid, false, true);
 }
 
 void Cmask::zero() {

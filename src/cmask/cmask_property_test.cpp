@@ -100,17 +100,16 @@ RC_GTEST_PROP(CmaskProperty, MatchesAVectorOfBoolModel, ()) {
     const bool was = ma.has(cid);
     switch (op) {
       case kSet:
-      case kAtomicSet: {
-        auto r = op == kSet ? a.set(cid) : a.atomic_set(cid);
-        RC_ASSERT(r.has_value() == in);
-        if (in) ma.bits[cid - ma.base] = true;
-        break;
-      }
+      case kAtomicSet:
       case kClear:
       case kAtomicClear: {
-        auto r = op == kClear ? a.clear(cid) : a.atomic_clear(cid);
+        const bool set = op == kSet || op == kAtomicSet;
+        auto r = op == kSet     ? a.set(cid)
+                 : op == kClear ? a.clear(cid)
+                 : set          ? a.atomic_set(cid)
+                                : a.atomic_clear(cid);
         RC_ASSERT(r.has_value() == in);
-        if (in) ma.bits[cid - ma.base] = false;
+        if (in) ma.bits[cid - ma.base] = set;
         break;
       }
       case kTestAndSet:

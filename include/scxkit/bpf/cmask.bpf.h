@@ -106,25 +106,9 @@ static __always_inline bool scxk_cmask_test(__u32 cid, const scxk_cmask_t *m)
 	return (*__scxk_cmask_word(cid, m) >> (cid & 63)) & 1;
 }
 
-/* Non-atomic: 0, or -SCXK_CMASK_ERANGE outside the window. */
-static __always_inline int __scxk_cmask_set(__u32 cid, scxk_cmask_t *m)
-{
-	if (!scxk_cmask_contains(cid, m))
-		return -SCXK_CMASK_ERANGE;
-	*__scxk_cmask_word(cid, m) |= 1ULL << (cid & 63);
-	return 0;
-}
-
-static __always_inline int __scxk_cmask_clear(__u32 cid, scxk_cmask_t *m)
-{
-	if (!scxk_cmask_contains(cid, m))
-		return -SCXK_CMASK_ERANGE;
-	*__scxk_cmask_word(cid, m) &= ~(1ULL << (cid & 63));
-	return 0;
-}
-
-/* Non-atomic: the previous value (0/1), or -SCXK_CMASK_ERANGE. */
-static __always_inline int __scxk_cmask_test_and_set(__u32 cid, scxk_cmask_t *m)
+/* Non-atomic update of one cid: the previous value (0/1), or
+ * -SCXK_CMASK_ERANGE outside the window. */
+static __always_inline int __scxk_cmask_assign(__u32 cid, scxk_cmask_t *m, bool set)
 {
 	__u64 __arena *w;
 	__u64 bit = 1ULL << (cid & 63);
@@ -134,22 +118,33 @@ static __always_inline int __scxk_cmask_test_and_set(__u32 cid, scxk_cmask_t *m)
 		return -SCXK_CMASK_ERANGE;
 	w = __scxk_cmask_word(cid, m);
 	was = (*w & bit) != 0;
-	*w |= bit;
+	*w = set ? *w | bit : *w & ~bit;
 	return was;
+}
+
+static __always_inline int __scxk_cmask_test_and_set(__u32 cid, scxk_cmask_t *m)
+{
+	return __scxk_cmask_assign(cid, m, true);
 }
 
 static __always_inline int __scxk_cmask_test_and_clear(__u32 cid, scxk_cmask_t *m)
 {
-	__u64 __arena *w;
-	__u64 bit = 1ULL << (cid & 63);
-	int was;
+	return __scxk_cmask_assign(cid, m, false);
+}
 
-	if (!scxk_cmask_contains(cid, m))
-		return -SCXK_CMASK_ERANGE;
-	w = __scxk_cmask_word(cid, m);
-	was = (*w & bit) != 0;
-	*w &= ~bit;
-	return was;
+/* Non-atomic: 0, or -SCXK_CMASK_ERANGE outside the window. */
+static __always_inline int __scxk_cmask_set(__u32 cid, scxk_cmask_t *m)
+{
+	int ret = __scxk_cmask_assign(cid, m, true);
+
+	return ret < 0 ? ret : 0;
+}
+
+static __always_inline int __scxk_cmask_clear(__u32 cid, scxk_cmask_t *m)
+{
+	int ret = __scxk_cmask_assign(cid, m, false);
+
+	return ret < 0 ? ret : 0;
 }
 
 /* Atomic update of the cid's word: the previous value (0/1), -SCXK_CMASK_ERANGE
