@@ -61,19 +61,20 @@ struct SlabStats {
   std::uint64_t large_pages = 0;
   std::uint64_t root_pages = 0;  // the root: class table, thread records, page map
   std::uint64_t slabs_created = 0;
-  std::uint64_t slabs_released = 0;      // given back to the arena
-  std::uint64_t bad_frees = 0;           // refused frees, from every process
-  std::uint64_t pattern_violations = 0;  // debug mode: freed memory found written
-  std::uint64_t lost_objects = 0;        // see SlabRecovery
+  std::uint64_t slabs_released = 0;           // given back to the arena
+  std::uint64_t bad_frees = 0;                // refused frees, from every process
+  std::uint64_t pattern_violations = 0;       // debug mode: freed memory found written
+  std::uint64_t objects_of_dead_threads = 0;  // sum of SlabRecovery::objects_in_use
 };
 
 // What recover() did about threads whose process died.
 struct SlabRecovery {
   std::uint32_t dead_threads = 0;
   std::uint32_t slabs_recovered = 0;  // handed to the partial lists or released
-  // Objects of those slabs that stay marked in use: ones the dead process
-  // allocated and never freed (other processes may still hold and free
-  // them), plus any caught in an allocation or free when it died.
+  // Objects of those slabs in use at recovery: ones other processes still
+  // hold (their frees work as usual), plus the ones the dead process held or
+  // was allocating or freeing when it died — those are lost, and keep their
+  // slab from going back to the arena.
   std::uint64_t objects_in_use = 0;
   std::uint32_t free_lists_cut = 0;  // free lists left half-updated, cut at the bad link
 };

@@ -76,10 +76,8 @@ TEST(Pool, BadRequestsAndBadFreesAreRefusedAndChangeNothing) {
   ASSERT_TRUE(x);
   const PoolStats before = pool.stats();
   const std::pair<std::uint32_t, const char*> bad[] = {
-      {*x + 8, "inside an allocation"},
-      {*x + 3, "not 8-byte aligned"},
-      {*x + 64, "not allocated"},
-      {*x - 8, "chunk header"},
+      {*x + 8, "inside an allocation"},    {*x + 3, "not 8-byte aligned"},
+      {*x + 64, "not allocated"},          {*x - 8, "chunk header"},
       {*x + 64 * kPageSize, "not in any"},
   };
   for (const auto& [o, why] : bad) {

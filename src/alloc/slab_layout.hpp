@@ -117,7 +117,7 @@ struct HeapRoot {
   std::atomic<std::uint64_t> pattern_violations;  // debug mode: freed memory written
   std::atomic<std::uint64_t> slabs_created;
   std::atomic<std::uint64_t> slabs_released;
-  std::atomic<std::uint64_t> lost_objects;  // recovered from dead threads, unaccounted for
+  std::atomic<std::uint64_t> objects_of_dead_threads;  // in use in slabs recovered from them
 };
 static_assert(sizeof(HeapRoot) <= 512);
 

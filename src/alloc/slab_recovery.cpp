@@ -66,7 +66,7 @@ Result<SlabRecovery> SlabHeapImpl::recover() {
     unlock_class(c);
   }
   for (std::uint32_t id : dead) threads_[id - 1].pid.store(0, std::memory_order_release);
-  root_->lost_objects.fetch_add(report.objects_in_use, std::memory_order_relaxed);
+  root_->objects_of_dead_threads.fetch_add(report.objects_in_use, std::memory_order_relaxed);
   return report;
 }
 
@@ -92,7 +92,7 @@ SlabStats SlabHeapImpl::stats() const {
   s.slabs_released = root_->slabs_released.load(std::memory_order_relaxed);
   s.bad_frees = root_->bad_frees.load(std::memory_order_relaxed);
   s.pattern_violations = root_->pattern_violations.load(std::memory_order_relaxed);
-  s.lost_objects = root_->lost_objects.load(std::memory_order_relaxed);
+  s.objects_of_dead_threads = root_->objects_of_dead_threads.load(std::memory_order_relaxed);
   return s;
 }
 
