@@ -1,7 +1,10 @@
 #include "arena/os.hpp"
 
 #include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -65,6 +68,22 @@ std::uint64_t monotonic_ns() noexcept {
   ::clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull +
          static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+int current_pid() noexcept {
+  return ::getpid();
+}
+
+int current_tid() noexcept {
+  return static_cast<int>(::syscall(SYS_gettid));
+}
+
+bool process_alive(int pid) noexcept {
+  return ::kill(pid, 0) == 0 || errno != ESRCH;
+}
+
+void yield_cpu() noexcept {
+  ::sched_yield();
 }
 
 }  // namespace scxkit::internal::os

@@ -30,4 +30,11 @@ int punch_hole(int fd, std::uint64_t offset, std::uint64_t size) noexcept;
 
 std::uint64_t monotonic_ns() noexcept;
 
+// Processes and threads, for locks and records shared between processes.
+int current_pid() noexcept;
+int current_tid() noexcept;
+// False only when no process `pid` exists (ESRCH); other answers count as alive.
+bool process_alive(int pid) noexcept;
+void yield_cpu() noexcept;
+
 }  // namespace scxkit::internal::os

@@ -1,0 +1,50 @@
+#include "alloc/shared_lock.hpp"
+
+#include <fmt/format.h>
+
+#include "arena/os.hpp"
+
+namespace scxkit::internal {
+
+Result<LockTaken> shared_lock(std::atomic<std::uint32_t>& word, std::uint32_t self_pid,
+                              std::uint64_t deadline_ns) {
+  std::uint32_t expected = 0;
+  if (word.compare_exchange_strong(expected, self_pid, std::memory_order_acquire)) {
+    return LockTaken::clean;
+  }
+  const std::uint64_t start = os::monotonic_ns();
+  for (std::uint32_t spins = 1;; ++spins) {
+    expected = word.load(std::memory_order_relaxed);
+    if (expected == 0) {
+      if (word.compare_exchange_weak(expected, self_pid, std::memory_order_acquire)) {
+        return LockTaken::clean;
+      }
+      continue;
+    }
+    if (spins < 64) {
+      __builtin_ia32_pause();
+      continue;
+    }
+    os::yield_cpu();
+    // Liveness is a system call: ask now and then, never about ourselves.
+    if (spins % 256 == 0 && expected != self_pid &&
+        !os::process_alive(static_cast<int>(expected))) {
+      if (word.compare_exchange_strong(expected, self_pid, std::memory_order_acquire)) {
+        return LockTaken::from_dead_holder;
+      }
+      continue;
+    }
+    if (spins % 256 == 0 && os::monotonic_ns() - start > deadline_ns) {
+      return make_error(Errc::busy,
+                        fmt::format("an arena allocator lock stayed held by live process {} for "
+                                    "over {} s; that process is stuck inside the allocator",
+                                    expected, deadline_ns / 1'000'000'000));
+    }
+  }
+}
+
+void shared_unlock(std::atomic<std::uint32_t>& word) {
+  word.store(0, std::memory_order_release);
+}
+
+}  // namespace scxkit::internal

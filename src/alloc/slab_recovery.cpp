@@ -1,0 +1,99 @@
+// What the living do about the dead: threads whose process died leave slabs
+// attached to them and may leave a class lock held. Slab headers are the
+// truth (their state word changes only by CAS); the class lists are an index
+// rebuilt from them by walking the page map.
+#include <algorithm>
+
+#include "alloc/shared_lock.hpp"
+#include "alloc/slab_heap.hpp"
+#include "arena/os.hpp"
+
+namespace scxkit::internal {
+
+template <class F>
+void SlabHeapImpl::for_each_slab(std::uint32_t cls, F&& f) const {
+  const auto start = static_cast<std::uint32_t>(user_start_);
+  const std::uint32_t want = (cls << kMapClassShift) | kMapSlab;
+  for (std::uint32_t i = 0; i < map_entries_; ++i) {
+    const std::uint32_t e = map_[i].load(std::memory_order_acquire);
+    const std::uint32_t off = start + i * kPageSize;
+    if ((e & kMapLowMask) == want && (e & ~kMapLowMask) == off) f(header(off));
+  }
+}
+
+void SlabHeapImpl::rebuild_class_list(std::uint32_t cls) {
+  ClassInfo& ci = classes_[cls];
+  ci.list_head.store(0, std::memory_order_relaxed);
+  ci.list_length.store(0, std::memory_order_relaxed);
+  std::vector<SlabHeader*> listed;
+  for_each_slab(cls, [&](SlabHeader* h) {
+    h->on_list = 0;
+    if (remote_state(h->remote.load(std::memory_order_acquire)) == kSlabListed) {
+      listed.push_back(h);
+    }
+  });
+  for (SlabHeader* h : listed) settle_locked(h);
+}
+
+Result<SlabRecovery> SlabHeapImpl::recover() {
+  SlabRecovery report;
+  std::vector<std::uint32_t> dead;  // owner ids
+  for (std::uint32_t i = 0; i < root_->max_threads; ++i) {
+    std::uint32_t pid = threads_[i].pid.load(std::memory_order_acquire);
+    if (pid == 0 || pid == pid_ || os::process_alive(static_cast<int>(pid))) continue;
+    // Claim the record so that two recovering processes do not both act.
+    if (threads_[i].pid.compare_exchange_strong(pid, pid_, std::memory_order_acq_rel)) {
+      dead.push_back(i + 1);
+    }
+  }
+  report.dead_threads = static_cast<std::uint32_t>(dead.size());
+  for (std::uint32_t c = 0; c < kClassCount; ++c) {
+    if (auto r = lock_class(c); !r) return tl::unexpected(std::move(r.error()));
+    std::vector<SlabHeader*> owned;
+    for_each_slab(c, [&](SlabHeader* h) {
+      const std::uint32_t owner = h->owner.load(std::memory_order_acquire);
+      if (std::find(dead.begin(), dead.end(), owner) != dead.end()) owned.push_back(h);
+    });
+    for (SlabHeader* h : owned) {
+      const auto [in_use, cut] = abandon(h, true, true);
+      ++report.slabs_recovered;
+      report.objects_in_use += in_use;
+      report.free_lists_cut += cut ? 1 : 0;
+    }
+    // A process that died between making a slab listed and taking the lock
+    // left it off the list: the rebuild finds it.
+    rebuild_class_list(c);
+    unlock_class(c);
+  }
+  for (std::uint32_t id : dead) threads_[id - 1].pid.store(0, std::memory_order_release);
+  root_->objects_of_dead_threads.fetch_add(report.objects_in_use, std::memory_order_relaxed);
+  return report;
+}
+
+SlabStats SlabHeapImpl::stats() const {
+  SlabStats s;
+  for (std::uint32_t i = 0; i < map_entries_; ++i) {
+    const std::uint32_t e = map_[i].load(std::memory_order_relaxed);
+    switch (e & kMapTagBits) {
+      case kMapSlab:
+        ++s.slab_pages;
+        break;
+      case kMapLargeHead:
+        ++s.large_allocations;
+        s.large_pages += e >> 12;
+        break;
+      default:
+        break;
+    }
+  }
+  s.slabs = s.slab_pages / kSlabPages;
+  s.root_pages = root_->root_pages;
+  s.slabs_created = root_->slabs_created.load(std::memory_order_relaxed);
+  s.slabs_released = root_->slabs_released.load(std::memory_order_relaxed);
+  s.bad_frees = root_->bad_frees.load(std::memory_order_relaxed);
+  s.pattern_violations = root_->pattern_violations.load(std::memory_order_relaxed);
+  s.objects_of_dead_threads = root_->objects_of_dead_threads.load(std::memory_order_relaxed);
+  return s;
+}
+
+}  // namespace scxkit::internal
