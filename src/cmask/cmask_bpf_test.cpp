@@ -30,6 +30,8 @@ struct scxkit_c_layout scxkit_c_cid_layout(void);
 namespace scxkit {
 namespace {
 
+using cmask_testing::slurp;
+
 namespace fs = std::filesystem;
 using cmask_testing::run_program;
 using cmask_testing::TempDir;
@@ -53,11 +55,6 @@ std::vector<std::string> bpf_compile(const fs::path& src, const fs::path& out) {
           src.string(),
           "-o",
           out.string()};
-}
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
 TEST(CidLayout, CAndCxxAgreeOnEveryOffset) {

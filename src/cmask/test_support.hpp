@@ -9,11 +9,18 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 namespace scxkit::cmask_testing {
+
+// The whole of a small file; "" when it cannot be read.
+inline std::string slurp(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
 
 // A private temporary directory, removed with everything in it.
 class TempDir {
@@ -34,7 +41,7 @@ class TempDir {
   std::filesystem::path path_;
 };
 
-// Runs argv[0] with its arguments, stderr to `log`; returns the exit status
+// Runs argv[0] with its arguments, stdout and stderr to `log`; returns the exit status
 // (-1 when it could not run, died of a signal or outlived `deadline` and was killed).
 inline int run_program(const std::vector<std::string>& argv, const std::filesystem::path& log,
                        std::chrono::seconds deadline = std::chrono::seconds(120)) {
@@ -44,7 +51,7 @@ inline int run_program(const std::vector<std::string>& argv, const std::filesyst
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
-    if (std::freopen(log.c_str(), "w", stderr) == nullptr) _exit(127);
+    if (std::freopen(log.c_str(), "w", stdout) == nullptr || dup2(1, 2) != 2) _exit(127);
     execvp(args[0], args.data());
     _exit(127);
   }
