@@ -1,12 +1,13 @@
 // Helpers shared by the cmask tests.
 #pragma once
 
+#include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
-#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -45,16 +46,18 @@ class TempDir {
 // (-1 when it could not run, died of a signal or outlived `deadline` and was killed).
 inline int run_program(const std::vector<std::string>& argv, const std::filesystem::path& log,
                        std::chrono::seconds deadline = std::chrono::seconds(120)) {
-  const pid_t pid = fork();
-  if (pid < 0) return -1;
-  if (pid == 0) {
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    if (std::freopen(log.c_str(), "w", stdout) == nullptr || dup2(1, 2) != 2) _exit(127);
-    execvp(args[0], args.data());
-    _exit(127);
-  }
+  // posix_spawn: nothing runs between fork and exec in this (threaded) process.
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  pid_t pid = -1;
+  const int err = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (err != 0) return -1;
   const auto until = std::chrono::steady_clock::now() + deadline;
   int status = 0;
   pid_t got = 0;
