@@ -1,0 +1,88 @@
+#include "bpf/arena_ops.hpp"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "arena_ops.skel.h"
+#include "bpf/progs/arena_ops.h"
+
+namespace scxkit::bpf {
+
+struct ArenaOps::Skeleton {
+  arena_ops* skel = nullptr;
+  ~Skeleton() { arena_ops__destroy(skel); }
+};
+
+namespace {
+
+// libbpf reports failures as negative error codes (and sets errno).
+tl::unexpected<Error> libbpf_error(std::string_view what, int err) {
+  err = err < 0 ? -err : err;
+  if (err == EPERM) {
+    return make_error(Errc::unsupported,
+                      fmt::format("{}: not permitted (run as root or with CAP_BPF)", what));
+  }
+  return os_error(what, err);
+}
+
+Result<scxkit_arena_op> run(const bpf_program* prog, scxkit_arena_op op) {
+  LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = &op, .ctx_size_in = sizeof(op));
+  if (const int err = bpf_prog_test_run_opts(bpf_program__fd(prog), &opts); err != 0) {
+    return libbpf_error(fmt::format("running BPF program {}", bpf_program__name(prog)), err);
+  }
+  return op;  // the kernel copied the argument block back
+}
+
+}  // namespace
+
+ArenaOps::ArenaOps(std::unique_ptr<Skeleton> skel) : skel_(std::move(skel)) {}
+ArenaOps::ArenaOps(ArenaOps&&) noexcept = default;
+ArenaOps& ArenaOps::operator=(ArenaOps&&) noexcept = default;
+ArenaOps::~ArenaOps() = default;
+
+Result<ArenaOps> ArenaOps::load(int arena_map_fd) {
+  auto holder = std::make_unique<Skeleton>();
+  holder->skel = arena_ops__open();
+  if (holder->skel == nullptr) return libbpf_error("opening the arena_ops BPF object", errno);
+  if (const int err = bpf_map__reuse_fd(holder->skel->maps.arena, arena_map_fd); err != 0) {
+    return libbpf_error("handing the arena map to the arena_ops BPF object", err);
+  }
+  if (const int err = arena_ops__load(holder->skel); err != 0) {
+    if (-err == EINVAL || -err == ENOENT || -err == EOPNOTSUPP) {
+      return make_error(Errc::unsupported,
+                        fmt::format("loading the arena_ops BPF programs failed ({}): this kernel "
+                                    "lacks BPF arenas or their kfuncs (Linux 6.9+ needed)",
+                                    std::strerror(-err)));
+    }
+    return libbpf_error("loading the arena_ops BPF programs", err);
+  }
+  return ArenaOps(std::move(holder));
+}
+
+Result<std::uint64_t> ArenaOps::alloc_pages(std::uint64_t addr, std::uint32_t count, int node) {
+  auto out = run(skel_->skel->progs.arena_alloc,
+                 {.addr = addr, .count = count, .node = node, .ret = 0, .pad = 0});
+  if (!out) return tl::unexpected(out.error());
+  return out->addr;
+}
+
+Result<void> ArenaOps::free_pages(std::uint64_t addr, std::uint32_t count) {
+  auto out = run(skel_->skel->progs.arena_free,
+                 {.addr = addr, .count = count, .node = -1, .ret = 0, .pad = 0});
+  if (!out) return tl::unexpected(out.error());
+  return {};
+}
+
+Result<int> ArenaOps::reserve_pages(std::uint64_t addr, std::uint32_t count) {
+  auto out = run(skel_->skel->progs.arena_reserve,
+                 {.addr = addr, .count = count, .node = -1, .ret = 0, .pad = 0});
+  if (!out) return tl::unexpected(out.error());
+  return out->ret;
+}
+
+}  // namespace scxkit::bpf
