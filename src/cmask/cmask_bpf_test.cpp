@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include "cmask/test_support.hpp"
+#include "cmask_ops.skel.h"
 #include "scxkit/cmask.hpp"
 #include "scxkit/topo.hpp"
 
@@ -37,10 +38,12 @@ using cmask_testing::run_program;
 using cmask_testing::TempDir;
 
 const fs::path kSource = SCXKIT_SOURCE_DIR;
-const std::string kClang = SCXKIT_CLANG_BPF;
+const std::string kClang = SCXKIT_BPF_CLANG;
 
+// The header's include path without vmlinux.h (linux/types.h and friends).
 std::vector<std::string> bpf_compile(const fs::path& src, const fs::path& out) {
   return {kClang,
+          "-DCMASK_OPS_WITHOUT_VMLINUX",
           "-O2",
           "-g",
           "-target",
@@ -77,10 +80,7 @@ TEST(CidLayout, CAndCxxAgreeOnEveryOffset) {
 
 class BpfHeader : public ::testing::Test {
  protected:
-  void SetUp() override {
-    if (kClang.empty()) GTEST_SKIP() << "clang-19 was not found at configure time";
-    ASSERT_FALSE(dir_.path().empty());
-  }
+  void SetUp() override { ASSERT_FALSE(dir_.path().empty()); }
   // Compiles `source` for the BPF target; returns the exit status, log in log().
   int compile(const fs::path& source) {
     return run_program(bpf_compile(source, dir_.path() / "out.o"), dir_.path() / "log");
@@ -138,32 +138,25 @@ constexpr std::uint32_t kSlots = 4;
 constexpr std::size_t kSlotBytes = 512;  // cmask_bytes(1024 + 63) fits
 constexpr std::size_t kOpsOffset = kSlots * kSlotBytes;
 
-// The loaded cmask_ops program and its arena, mapped into this process.
+// The cmask_ops program (built with the host's vmlinux.h) and its arena,
+// mapped into this process.
 class BpfCmaskOps : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (kClang.empty()) GTEST_SKIP() << "clang-19 was not found at configure time";
-    const fs::path obj = dir_.path() / "cmask_ops.bpf.o";
-    ASSERT_EQ(run_program(bpf_compile(kSource / "tests" / "bpf" / "cmask_ops.bpf.c", obj),
-                          dir_.path() / "log"),
-              0)
-        << slurp(dir_.path() / "log");
-    obj_ = bpf_object__open_file(obj.c_str(), nullptr);
-    ASSERT_NE(obj_, nullptr) << "libbpf could not open " << obj;
-    if (const int err = bpf_object__load(obj_); err != 0) {
+    skel_ = cmask_ops__open();
+    ASSERT_NE(skel_, nullptr) << "libbpf could not open the cmask_ops object";
+    if (const int err = cmask_ops__load(skel_); err != 0) {
       GTEST_SKIP() << "this kernel does not load an arena + syscall program (" << strerror(-err)
                    << "); it needs root and Linux 6.9+";
     }
-    bpf_map* arena = bpf_object__find_map_by_name(obj_, "arena");
-    ASSERT_NE(arena, nullptr);
     std::size_t data_size = 0;  // bytes of arena globals: none here
-    base_ = static_cast<std::byte*>(bpf_map__initial_value(arena, &data_size));
+    base_ = static_cast<std::byte*>(bpf_map__initial_value(skel_->maps.arena, &data_size));
     ASSERT_NE(base_, nullptr) << "libbpf did not map the arena";
     static_assert(kOpsOffset + CMASK_OPS_MAX * sizeof(cmask_op) <= CMASK_OPS_ARENA_PAGES * 4096);
-    prog_fd_ = bpf_program__fd(bpf_object__find_program_by_name(obj_, "run_cmask_ops"));
+    prog_fd_ = bpf_program__fd(skel_->progs.run_cmask_ops);
     ASSERT_GE(prog_fd_, 0);
   }
-  void TearDown() override { bpf_object__close(obj_); }
+  void TearDown() override { cmask_ops__destroy(skel_); }
 
   std::span<std::byte> slot(std::byte* base, std::uint32_t i) {
     return {base + i * kSlotBytes, kSlotBytes};
@@ -180,8 +173,7 @@ class BpfCmaskOps : public ::testing::Test {
     std::memcpy(ops.data(), arena_ops, ops.size() * sizeof(cmask_op));
   }
 
-  TempDir dir_;
-  bpf_object* obj_ = nullptr;
+  cmask_ops* skel_ = nullptr;
   std::byte* base_ = nullptr;
   int prog_fd_ = -1;
 };

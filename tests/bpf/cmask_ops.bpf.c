@@ -2,12 +2,17 @@
 /*
  * Runs a list of cmask operations with include/scxkit/bpf/cmask.bpf.h on
  * cmasks that user space placed in the arena, so a test can compare every
- * result and every byte with the C++ Cmask doing the same list. Also the
- * compile test of the header: every operation is used here.
+ * result and every byte with the C++ Cmask doing the same list. Built with
+ * the host's vmlinux.h (tests/CMakeLists.txt) and, by the compile test,
+ * without it: every operation of the header is used here.
  */
+#ifdef CMASK_OPS_WITHOUT_VMLINUX /* the header's other include path, for the compile test */
 #include <linux/types.h>
 #include <linux/bpf.h>
 #include <stdbool.h>
+#else
+#include "vmlinux.h"
+#endif
 #include <bpf/bpf_helpers.h>
 
 #include "scxkit/bpf/cmask.bpf.h"
