@@ -18,6 +18,8 @@
 
 #include <fmt/format.h>
 
+#include "harness/kernel_files.hpp"
+
 extern char** environ;
 
 namespace scxkit::internal {
@@ -38,13 +40,8 @@ bool proc_alive(pid_t pid) {
 }  // namespace
 
 char process_state(pid_t pid) {
-  std::ifstream stat(fmt::format("/proc/{}/stat", pid));
-  std::string text;
-  std::getline(stat, text);
-  // "pid (comm) S ...": comm may hold spaces and parentheses, so look after the last ')'.
-  const auto close_paren = text.rfind(')');
-  return close_paren != std::string::npos && close_paren + 2 < text.size() ? text[close_paren + 2]
-                                                                           : '?';
+  const auto st = read_proc_stat(pid);
+  return st ? st->state : '?';
 }
 
 Result<ChildProcess> ChildProcess::spawn(const std::string& binary,
