@@ -107,6 +107,10 @@ class Cgroup {
   Result<void> add(pid_t pid) const;
   // Members of this cgroup and its descendants, read from the tracking hierarchy.
   Result<std::vector<pid_t>> pids() const;
+  // Members that exited but are not reaped yet (zombies): cgroup.procs no
+  // longer lists them, /proc/<pid>/cgroup still names the cgroup. A subreaper
+  // that killed the cgroup reaps these too.
+  std::vector<pid_t> exited_unreaped() const;
   // cpuset.cpus / cpuset.mems (kernel list syntax: "0-3,6"); needs CgroupControllers::cpuset.
   Result<void> set_cpus(std::string_view cpus) const;
   Result<void> set_mems(std::string_view mems) const;

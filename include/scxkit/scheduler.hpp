@@ -6,6 +6,12 @@
 //   if (auto trouble = s->watch(10s)) { ... }   // died or detached meanwhile
 //   auto stopped = s->stop();
 //
+// Containment: the scheduler runs in a cgroup of its own
+// (<cgroup_parent>/run-.../scheduler in the cgroup2 tree, or the v1 freezer),
+// joined before exec, so it and every descendant — helpers that setsid() too —
+// are killed as a whole on stop. Where no cgroup can be made (not root), it
+// falls back to its process group and containment() says what that leaves open.
+//
 // Start: the process (its own process group, stdout+stderr to the log) must
 // stay alive for the liveness window, watched through a pidfd; meanwhile
 // <sysfs_root>/root/ops is watched (inotify, POLLPRI, capped re-checks) until
@@ -49,6 +55,8 @@ struct SchedulerSpec {
   std::chrono::milliseconds attach_timeout{10000};  // from spawn; at least the liveness window
   std::chrono::milliseconds stop_grace{5000};       // SIGTERM, then the kill signal
   std::chrono::milliseconds kill_timeout{2000};     // after the kill signal, before "wedged"
+  // Its cgroup goes under this path in each hierarchy; "" = process group only.
+  std::string cgroup_parent = "scxkit";
   bool use_pidfd = true;      // false: watch /proc/<pid>, as on kernels without pidfd_open
   int kill_signal = SIGKILL;  // tests put a harmless signal here to play a wedged process
 };
@@ -115,12 +123,16 @@ class Scheduler {
   const std::string& name() const;                // what root/ops said
   std::chrono::milliseconds attach_time() const;  // spawn to attach seen
   std::chrono::steady_clock::time_point attached_at() const;
+  // How it is contained: "cgroup <dir> (...)", or "process group only: <why>;
+  // <what escapes>".
+  const std::string& containment() const;
 
   // Waits up to `duration`; returns at once (within 100 ms) if the process
   // dies or the kernel detaches the scheduler.
   std::optional<DetachedWhileRunning> watch(std::chrono::milliseconds duration);
   // SIGTERM to the process group, then the kill signal after the grace
-  // period; helpers go too. Calling it again returns the same report.
+  // period; then every helper left — the whole cgroup — is killed and
+  // reaped. Calling it again returns the same report.
   tl::expected<StopReport, WedgedOnStop> stop();
 
  private:

@@ -80,6 +80,7 @@ int run_start(StartOptions& o) {
              s->attach_time().count(),
              o.hold_seconds < 0 ? std::string("holding until Ctrl-C")
                                 : fmt::format("holding for {} s", o.hold_seconds));
+  fmt::print("contained in: {}\n", s->containment());
   int code = kAttachedAndStopped;
   const auto hold_end = std::chrono::steady_clock::now() +
                         std::chrono::duration_cast<std::chrono::steady_clock::duration>(

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
+#include <cstring>
 #include <set>
 #include <thread>
 
@@ -367,6 +368,34 @@ Result<void> Cgroup::add(pid_t pid) const {
 Result<std::vector<pid_t>> Cgroup::pids() const {
   if (hierarchies_.empty()) return std::vector<pid_t>{};
   return list_tree(dir(hierarchies_.front()));
+}
+
+std::vector<pid_t> Cgroup::exited_unreaped() const {
+  std::vector<pid_t> out;
+  if (hierarchies_.empty()) return out;
+  const std::string self = ":/" + path_;
+  DIR* d = opendir("/proc");
+  if (d == nullptr) return out;
+  while (const dirent* e = readdir(d)) {
+    pid_t pid = 0;
+    const char* name = e->d_name;
+    if (std::from_chars(name, name + std::strlen(name), pid).ec != std::errc() || pid <= 0)
+      continue;
+    const auto st = internal::read_proc_stat(pid);
+    if (!st || st->state != 'Z') continue;
+    auto cgroups = internal::read_kernel_file(fmt::format("/proc/{}/cgroup", pid));
+    if (!cgroups) continue;
+    // Lines "ID:CONTROLLERS:/path": ours, or one of our descendants.
+    for (std::size_t at = 0; (at = cgroups->find(self, at)) != std::string::npos; ++at) {
+      const char next = at + self.size() < cgroups->size() ? (*cgroups)[at + self.size()] : '\n';
+      if (next == '\n' || next == '/') {
+        out.push_back(pid);
+        break;
+      }
+    }
+  }
+  closedir(d);
+  return out;
 }
 
 Result<void> Cgroup::set_cpus(std::string_view cpus) const {

@@ -17,13 +17,24 @@ namespace scxkit::internal {
 
 using Clock = std::chrono::steady_clock;
 
+struct SpawnSpec {
+  std::string binary;  // a path, or a name searched in PATH
+  std::vector<std::string> args;
+  std::string log_path;  // stdout and stderr are appended here
+  bool use_pidfd = true;
+  std::chrono::milliseconds exec_timeout{5000};  // fork to exec done (a binary on a hung mount)
+  // cgroup.procs files the child writes "0" to before exec, so nothing it
+  // runs is ever outside its cgroup.
+  std::vector<std::string> join_procs_files;
+};
+
 class ChildProcess {
  public:
-  // Spawns `binary` (searched in PATH) with stdout and stderr appended to
-  // `log_path`, as the leader of a new process group. The caller becomes a
-  // child subreaper so helpers the child forks are reaped here too.
-  static Result<ChildProcess> spawn(const std::string& binary, const std::vector<std::string>& args,
-                                    const std::string& log_path, bool use_pidfd);
+  // Forks and execs the binary as the leader of a new process group, with
+  // every signal disposition and the mask reset, stdin from /dev/null. The
+  // caller becomes a child subreaper so helpers the child forks are reaped
+  // here too. Each step in the child reports its errno back through a pipe.
+  static Result<ChildProcess> spawn(const SpawnSpec& spec);
   ChildProcess(ChildProcess&& o) noexcept;
   ChildProcess& operator=(ChildProcess&&) = delete;
   ~ChildProcess();
@@ -42,6 +53,10 @@ class ChildProcess {
   // SIGKILLs what is left of the group and reaps it, within the deadline.
   // Returns false if something in the group is still alive at the deadline.
   bool kill_and_reap_group(Clock::time_point deadline);
+  // Reaps `pids` — killed helpers that were reparented to this subreaper —
+  // once they are dead; pids that are not our children are waited on until
+  // they are gone. False if one is still there at the deadline.
+  static bool reap_helpers(std::vector<pid_t> pids, Clock::time_point deadline);
 
  private:
   ChildProcess(pid_t pid, int pidfd) : pid_(pid), pidfd_(pidfd) {}

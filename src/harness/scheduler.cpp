@@ -2,11 +2,11 @@
 
 #include <string.h>
 
-
 #include <fmt/format.h>
 
 #include "harness/child_process.hpp"
 #include "harness/sched_ext_watch.hpp"
+#include "scxkit/cgroup.hpp"
 
 namespace scxkit {
 
@@ -14,6 +14,9 @@ namespace internal {
 
 struct SchedulerState {
   SchedulerSpec spec;
+  // Declared before the child: destroyed after it, so its group goes first.
+  std::optional<Cgroup> run, cgroup;
+  std::string containment;
   std::optional<ChildProcess> child;
   std::shared_ptr<std::atomic<pid_t>> pid = std::make_shared<std::atomic<pid_t>>(0);
   std::unique_ptr<SchedExtWatch> sysfs;
@@ -26,9 +29,48 @@ struct SchedulerState {
   std::uint64_t log_start = 0;  // the log is appended to: this run's part starts here
 
   std::string log_tail() const { return tail_lines(spec.log_path, 20, log_start); }
-  // Ends the process group for good and withdraws the published pid.
+  // Places the scheduler in a cgroup of its own, or says why it cannot.
+  void contain() {
+    if (spec.cgroup_parent.empty()) {
+      containment = "process group only (no cgroup asked for)";
+    } else {
+      auto layout = detect_cgroup_layout();
+      auto r = layout ? Cgroup::create_run(*layout, spec.cgroup_parent)
+                      : Result<Cgroup>(tl::unexpected(layout.error()));
+      auto c = r ? r->create_child("scheduler") : Result<Cgroup>(tl::unexpected(r.error()));
+      if (c) {
+        containment = fmt::format("cgroup {} ({})", c->directories().front(),
+                                  c->has_kill_file() ? "cgroup.kill" : "freeze and SIGKILL loop");
+        run.emplace(std::move(*r));
+        cgroup.emplace(std::move(*c));
+        return;
+      }
+      containment = fmt::format("process group only ({})", c.error().message);
+    }
+    containment += ": a helper that leaves the process group (setsid) survives the stop";
+  }
+  // Ends the scheduler and everything it started for good, and withdraws the published pid.
   void finish(Clock::time_point deadline) {
-    if (child) child->kill_and_reap_group(deadline);
+    if (child) {
+      std::vector<pid_t> helpers;
+      if (cgroup) {
+        if (auto killed = cgroup->kill(
+                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()))) {
+          helpers = std::move(*killed);
+        }
+        // Helpers that died before the kill, orphaned: zombies reparented to us.
+        for (pid_t z : cgroup->exited_unreaped()) helpers.push_back(z);
+      }
+      child->kill_and_reap_group(deadline);
+      std::erase(helpers, child->pid());
+      ChildProcess::reap_helpers(std::move(helpers), deadline);
+    }
+    if (cgroup) {
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      (void)cgroup->remove(std::max(left, std::chrono::milliseconds(100)));
+      (void)run->remove(std::chrono::milliseconds(100));
+    }
     pid->store(0);
   }
 };
@@ -86,6 +128,9 @@ std::chrono::milliseconds Scheduler::attach_time() const {
 std::chrono::steady_clock::time_point Scheduler::attached_at() const {
   return s_->attached_at;
 }
+const std::string& Scheduler::containment() const {
+  return s_->containment;
+}
 
 tl::expected<Scheduler, StartError> Scheduler::start(SchedulerSpec spec) {
   const auto invalid = [](std::string why) {
@@ -118,15 +163,21 @@ tl::expected<Scheduler, StartError> Scheduler::start(SchedulerSpec spec) {
     return tl::unexpected<StartError>(std::move(e));
   }
   s->log_start = internal::file_size(sp.log_path);
+  s->contain();
   s->spawned_at = Clock::now();
-  auto child = internal::ChildProcess::spawn(sp.binary, sp.args, sp.log_path, sp.use_pidfd);
+  auto child = internal::ChildProcess::spawn(
+      {.binary = sp.binary,
+       .args = sp.args,
+       .log_path = sp.log_path,
+       .use_pidfd = sp.use_pidfd,
+       .join_procs_files = s->cgroup ? s->cgroup->procs_files() : std::vector<std::string>{}});
   if (!child) {
     SpawnFailed e;
     e.sys_errno = child.error().sys_errno;
     e.message = fmt::format(
-        "could not start '{}': {}. Check that it exists and is executable "
+        "could not start: {}. Check that it exists and is executable "
         "(or is on PATH), and that its libraries are installed (ldd).",
-        sp.binary, strerror(e.sys_errno));
+        child.error().message);
     e.log_tail = s->log_tail();
     return tl::unexpected<StartError>(std::move(e));
   }

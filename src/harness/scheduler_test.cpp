@@ -10,10 +10,13 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+
+#include "scxkit/cgroup.hpp"
 
 namespace scxkit {
 namespace {
@@ -226,6 +229,53 @@ TEST_F(SchedulerTest, HelpersForkedByASchedulerThatExitsAreReapedToo) {
   const std::string helper = slurp(root_.string() + ".helper_pid");
   ASSERT_FALSE(helper.empty());
   EXPECT_FALSE(fs::exists("/proc/" + helper)) << "helper " << helper << " survived";
+}
+
+bool alive(pid_t pid) {
+  const std::string stat = slurp(fmt::format("/proc/{}/stat", pid));
+  const auto close = stat.rfind(')');
+  return close != std::string::npos && stat[close + 2] != 'Z' && stat[close + 2] != 'X';
+}
+
+TEST_F(SchedulerTest, HelpersThatLeaveTheProcessGroupAreKilledWithTheScheduler) {
+  auto s = Scheduler::start(spec({"setsid-helpers", "escapist"}));
+  ASSERT_TRUE(s) << problem_of(s.error()).message;
+  if (s->containment().rfind("cgroup ", 0) != 0) {
+    GTEST_SKIP() << "no cgroup here, so setsid() helpers escape: " << s->containment();
+  }
+  pid_t helpers[2] = {0, 0};
+  std::istringstream(slurp(root_.string() + ".helper_pids")) >> helpers[0] >> helpers[1];
+  ASSERT_GT(helpers[0], 0);
+  ASSERT_GT(helpers[1], 0);
+  EXPECT_TRUE(alive(helpers[0]) && alive(helpers[1]));
+  auto stopped = s->stop();
+  ASSERT_TRUE(stopped) << stopped.error().message;
+  EXPECT_FALSE(stopped->needed_kill);
+  EXPECT_EQ(stopped->exit.code, 0);
+  for (pid_t h : helpers) {
+    EXPECT_FALSE(alive(h)) << "helper " << h << " survived the stop";
+    if (alive(h)) kill(h, SIGKILL);  // do not leak it into later tests
+  }
+  const auto layout = detect_cgroup_layout();
+  ASSERT_TRUE(layout);
+  for (const auto& m : layout->mounts) {
+    const fs::path parent = fs::path(m.mount_point) / "scxkit";
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(parent, ec)) {
+      EXPECT_NE(e.path().filename().string().find(fmt::format("run-{}-", getpid())), 0U)
+          << "the run's cgroup was left behind: " << e.path();
+    }
+  }
+}
+
+TEST_F(SchedulerTest, WithoutACgroupTheLimitOfProcessGroupContainmentIsReported) {
+  auto sp = spec({"attach", "0", "grouped"});
+  sp.cgroup_parent = "";
+  auto s = Scheduler::start(sp);
+  ASSERT_TRUE(s) << problem_of(s.error()).message;
+  EXPECT_NE(s->containment().find("process group only"), std::string::npos) << s->containment();
+  EXPECT_NE(s->containment().find("setsid"), std::string::npos) << s->containment();
+  EXPECT_TRUE(s->stop());
 }
 
 TEST_F(SchedulerTest, WorksWhenThisProcessIgnoresSigchld) {

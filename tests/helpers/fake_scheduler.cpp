@@ -15,6 +15,10 @@
 //                                   attach, then die of SIGSEGV while attached
 //     ignore-term NAME              attach at once and ignore SIGTERM
 //     fork-helper-exit              fork a helper that sleeps forever, then exit 0
+//     setsid-helpers NAME           start two helpers that leave its process group and
+//                                   ignore SIGTERM — a setsid() child and a double-forked
+//                                   daemon — write "PID PID" to SYSFS_ROOT.helper_pids,
+//                                   attach, exit 0 on SIGTERM
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -72,6 +76,32 @@ void run_until_term() {
   while (!g_term) pause();
 }
 
+[[noreturn]] void sleep_forever_ignoring_term() {
+  signal(SIGTERM, SIG_IGN);
+  for (;;) pause();
+}
+
+// A child in a session of its own, and a daemon (setsid, fork, parent exits).
+void start_setsid_helpers() {
+  int fds[2];
+  if (pipe(fds) != 0) std::abort();
+  const pid_t child = fork();
+  if (child == 0) {
+    setsid();
+    sleep_forever_ignoring_term();
+  }
+  if (fork() == 0) {
+    setsid();
+    const pid_t daemon = fork();
+    if (daemon == 0) sleep_forever_ignoring_term();
+    if (write(fds[1], &daemon, sizeof(daemon)) != sizeof(daemon)) _exit(1);
+    _exit(0);
+  }
+  pid_t daemon = 0;
+  if (read(fds[0], &daemon, sizeof(daemon)) != sizeof(daemon)) std::abort();
+  write_file(g_root + ".helper_pids", std::to_string(child) + " " + std::to_string(daemon));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -121,6 +151,13 @@ int main(int argc, char** argv) {
     signal(SIGTERM, SIG_IGN);
     attach(argv[3]);
     for (;;) pause();
+  }
+  if (mode == "setsid-helpers" && argc == 4) {
+    start_setsid_helpers();
+    attach(argv[3]);
+    run_until_term();
+    detach();
+    return 0;
   }
   if (mode == "fork-helper-exit") {
     const pid_t helper = fork();
