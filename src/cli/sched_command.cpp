@@ -67,8 +67,9 @@ int run_start(StartOptions& o) {
   o.spec.stop_grace = std::chrono::milliseconds(o.grace_ms);
   struct sigaction sa {};
   sa.sa_handler = on_stop_signal;
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
+  // A hangup (the terminal closed) stops it cleanly too, instead of killing us
+  // and leaving the scheduler to the parent-death signal.
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &sa, nullptr);
 
   fmt::print("starting {} (log: {})\n", o.spec.binary, o.spec.log_path);
   auto s = Scheduler::start(o.spec);

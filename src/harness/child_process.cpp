@@ -74,8 +74,12 @@ struct ChildFailure {
   int step;
   int err;
 };
-constexpr const char* kSteps[] = {"setting its process group", "joining its cgroup",
-                                  "redirecting its output", "resetting its signals", "exec"};
+constexpr const char* kSteps[] = {"setting its process group",
+                                  "joining its cgroup",
+                                  "redirecting its output",
+                                  "resetting its signals",
+                                  "exec",
+                                  "setting its parent-death signal"};
 
 struct Fd {
   int fd = -1;
@@ -92,9 +96,14 @@ struct Fd {
 }
 
 // After fork, before exec: async-signal-safe calls only, and no return.
-[[noreturn]] void child_exec(const char* path, char* const argv[], int go_fd, int report_fd,
-                             int null_fd, int log_fd, const std::vector<int>& join_fds) {
+[[noreturn]] void child_exec(pid_t parent, const char* path, char* const argv[], int go_fd,
+                             int report_fd, int null_fd, int log_fd,
+                             const std::vector<int>& join_fds) {
   const auto fail = [report_fd](int step) { child_fail(report_fd, step); };
+  // Dies with the harness, even by SIGKILL. Set after fork, so check that the
+  // parent did not die before it was set.
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail(5);
+  if (getppid() != parent) _exit(127);
   // Held until the parent has its pidfd: a child that died and was reaped at
   // once (SIGCHLD ignored) could otherwise hand its pid to another process.
   char go = 0;
@@ -158,10 +167,12 @@ Result<ChildProcess> ChildProcess::spawn(const SpawnSpec& spec) {
   Fd go_read{go[0]};
   Fd go_write{go[1]};
 
+  const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid < 0) return os_error("fork", errno);
   if (pid == 0) {
-    child_exec(path->c_str(), argv.data(), go[0], report[1], null_fd.fd, log_fd.fd, join_fds);
+    child_exec(parent, path->c_str(), argv.data(), go[0], report[1], null_fd.fd, log_fd.fd,
+               join_fds);
   }
   close(std::exchange(report_write.fd, -1));
   close(std::exchange(go_read.fd, -1));

@@ -31,7 +31,9 @@ struct SpawnSpec {
 class ChildProcess {
  public:
   // Forks and execs the binary as the leader of a new process group, with
-  // every signal disposition and the mask reset, stdin from /dev/null. The
+  // every signal disposition and the mask reset, stdin from /dev/null, and
+  // SIGKILL as its parent-death signal: it dies with the thread that spawned
+  // it (a thread, not the process — the kernel's rule). The
   // caller becomes a child subreaper so helpers the child forks are reaped
   // here too. Each step in the child reports its errno back through a pipe.
   static Result<ChildProcess> spawn(const SpawnSpec& spec);

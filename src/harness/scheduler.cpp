@@ -35,6 +35,8 @@ struct SchedulerState {
       containment = "process group only (no cgroup asked for)";
     } else {
       auto layout = detect_cgroup_layout();
+      // What a killed run left behind (its helpers outlive it there) goes first.
+      if (layout) (void)remove_stale_cgroup_runs(*layout, spec.cgroup_parent);
       auto r = layout ? Cgroup::create_run(*layout, spec.cgroup_parent)
                       : Result<Cgroup>(tl::unexpected(layout.error()));
       auto c = r ? r->create_child("scheduler") : Result<Cgroup>(tl::unexpected(r.error()));

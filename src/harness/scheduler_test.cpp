@@ -1,9 +1,11 @@
 #include "scxkit/scheduler.hpp"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -59,6 +61,52 @@ std::vector<std::string> leftover_children() {
   return found;
 }
 
+bool alive(pid_t pid) {
+  const std::string stat = slurp(fmt::format("/proc/{}/stat", pid));
+  const auto close = stat.rfind(')');
+  return close != std::string::npos && stat[close + 2] != 'Z' && stat[close + 2] != 'X';
+}
+
+template <class F>
+bool eventually(F&& condition, std::chrono::milliseconds limit) {
+  const auto end = Clock::now() + limit;
+  while (!condition()) {
+    if (Clock::now() >= end) return false;
+    std::this_thread::sleep_for(2ms);
+  }
+  return true;
+}
+
+// Reaps `pid` if it is (or becomes, as an orphan) a zombie child of this process.
+void reap_if_ours(pid_t pid) {
+  eventually(
+      [pid] {
+        if (waitpid(pid, nullptr, WNOHANG) == pid) return true;
+        const std::string stat = slurp(fmt::format("/proc/{}/stat", pid));
+        const auto close = stat.rfind(')');
+        int ppid = 0;
+        return close == std::string::npos ||
+               std::sscanf(stat.c_str() + close + 4, "%d", &ppid) != 1 || ppid != getpid();
+      },
+      2s);
+}
+
+// The run cgroups that process `owner` made under "scxkit", in any hierarchy.
+std::vector<std::string> runs_of(pid_t owner) {
+  std::vector<std::string> found;
+  const auto layout = detect_cgroup_layout();
+  if (!layout) return found;
+  for (const auto& m : layout->mounts) {
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(fs::path(m.mount_point) / "scxkit", ec)) {
+      if (e.path().filename().string().rfind(fmt::format("run-{}-", owner), 0) == 0) {
+        found.push_back(e.path());
+      }
+    }
+  }
+  return found;
+}
+
 class SchedulerTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -88,6 +136,52 @@ class SchedulerTest : public ::testing::Test {
     s.kill_timeout = 1000ms;
     return s;
   }
+  // `scxkit sched start` as a user runs it, on the fake scheduler in `mode`.
+  pid_t start_cli(std::vector<std::string> mode_args) {
+    std::vector<std::string> args = {SCXKIT_CLI,
+                                     "sched",
+                                     "start",
+                                     "--liveness-ms",
+                                     "100",
+                                     "--grace-ms",
+                                     "500",
+                                     "--log",
+                                     (dir_ / "sched.log").string(),
+                                     "--sysfs-root",
+                                     root_.string(),
+                                     SCXKIT_FAKE_SCHEDULER,
+                                     "--",
+                                     mode_args[0],
+                                     root_.string()};
+    args.insert(args.end(), mode_args.begin() + 1, mode_args.end());
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    const std::string out = (dir_ / "cli.out").string();
+    const pid_t pid = fork();
+    if (pid == 0) {
+      const int fd = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (fd < 0 || dup2(fd, STDOUT_FILENO) < 0 || dup2(fd, STDERR_FILENO) < 0) _exit(126);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    return pid;
+  }
+  bool attached_as(const std::string& name) {
+    return eventually([&] { return slurp(root_ / "root" / "ops") == name + "\n"; }, 10s);
+  }
+  pid_t scheduler_pid() { return std::atoi(slurp(root_.string() + ".pid").c_str()); }
+  std::vector<pid_t> helper_pids() {
+    pid_t a = 0, b = 0;
+    std::istringstream(slurp(root_.string() + ".helper_pids")) >> a >> b;
+    return {a, b};
+  }
+  // The kernel's part when a scheduler process dies: it detaches it.
+  void kernel_detaches() {
+    std::ofstream(root_ / "root" / "ops") << "";
+    std::ofstream(root_ / "state") << "disabled\n";
+  }
+
   std::int64_t stamp(const char* what) {
     return std::stoll(slurp(root_.string() + "." + what + "_ns"));
   }
@@ -231,12 +325,6 @@ TEST_F(SchedulerTest, HelpersForkedByASchedulerThatExitsAreReapedToo) {
   EXPECT_FALSE(fs::exists("/proc/" + helper)) << "helper " << helper << " survived";
 }
 
-bool alive(pid_t pid) {
-  const std::string stat = slurp(fmt::format("/proc/{}/stat", pid));
-  const auto close = stat.rfind(')');
-  return close != std::string::npos && stat[close + 2] != 'Z' && stat[close + 2] != 'X';
-}
-
 TEST_F(SchedulerTest, HelpersThatLeaveTheProcessGroupAreKilledWithTheScheduler) {
   auto s = Scheduler::start(spec({"setsid-helpers", "escapist"}));
   ASSERT_TRUE(s) << problem_of(s.error()).message;
@@ -256,16 +344,7 @@ TEST_F(SchedulerTest, HelpersThatLeaveTheProcessGroupAreKilledWithTheScheduler) 
     EXPECT_FALSE(alive(h)) << "helper " << h << " survived the stop";
     if (alive(h)) kill(h, SIGKILL);  // do not leak it into later tests
   }
-  const auto layout = detect_cgroup_layout();
-  ASSERT_TRUE(layout);
-  for (const auto& m : layout->mounts) {
-    const fs::path parent = fs::path(m.mount_point) / "scxkit";
-    std::error_code ec;
-    for (const auto& e : fs::directory_iterator(parent, ec)) {
-      EXPECT_NE(e.path().filename().string().find(fmt::format("run-{}-", getpid())), 0U)
-          << "the run's cgroup was left behind: " << e.path();
-    }
-  }
+  EXPECT_EQ(runs_of(getpid()), std::vector<std::string>{}) << "the run's cgroup was left behind";
 }
 
 TEST_F(SchedulerTest, WithoutACgroupTheLimitOfProcessGroupContainmentIsReported) {
@@ -276,6 +355,52 @@ TEST_F(SchedulerTest, WithoutACgroupTheLimitOfProcessGroupContainmentIsReported)
   EXPECT_NE(s->containment().find("process group only"), std::string::npos) << s->containment();
   EXPECT_NE(s->containment().find("setsid"), std::string::npos) << s->containment();
   EXPECT_TRUE(s->stop());
+}
+
+TEST_F(SchedulerTest, SigkillOfTheCliTakesTheSchedulerAlongAndTheNextStartClearsTheRest) {
+  const pid_t cli = start_cli({"setsid-helpers", "orphaned"});
+  ASSERT_TRUE(attached_as("orphaned")) << slurp(dir_ / "cli.out");
+  const pid_t sched = scheduler_pid();
+  const auto helpers = helper_pids();
+  ASSERT_GT(sched, 0);
+  ASSERT_EQ(kill(cli, SIGKILL), 0);
+  ASSERT_EQ(waitpid(cli, nullptr, 0), cli);
+  EXPECT_TRUE(eventually([&] { return !alive(sched); }, 3s))
+      << "the scheduler outlived a SIGKILLed scxkit";
+  if (alive(sched)) kill(sched, SIGKILL);
+  kernel_detaches();
+
+  // Its helpers are still in the dead run's cgroup: the next start clears them.
+  auto next = Scheduler::start(spec({"attach", "0", "next"}));
+  ASSERT_TRUE(next) << problem_of(next.error()).message;
+  for (pid_t h : helpers) {
+    EXPECT_TRUE(eventually([&] { return !alive(h); }, 3s)) << "helper " << h << " outlived it";
+    if (alive(h)) kill(h, SIGKILL);
+    reap_if_ours(h);
+  }
+  reap_if_ours(sched);
+  EXPECT_EQ(runs_of(cli), std::vector<std::string>{}) << "the dead run's cgroup stayed";
+  EXPECT_TRUE(next->stop());
+}
+
+TEST_F(SchedulerTest, HangupOfTheCliStopsTheSchedulerAndItsHelpersCleanly) {
+  const pid_t cli = start_cli({"setsid-helpers", "hungup"});
+  ASSERT_TRUE(attached_as("hungup")) << slurp(dir_ / "cli.out");
+  const pid_t sched = scheduler_pid();
+  const auto helpers = helper_pids();
+  ASSERT_EQ(kill(cli, SIGHUP), 0);
+  int status = -1;
+  EXPECT_TRUE(eventually([&] { return waitpid(cli, &status, WNOHANG) == cli; }, 5s));
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status << "\n"
+                                                             << slurp(dir_ / "cli.out");
+  for (pid_t p : {sched, helpers[0], helpers[1]}) {
+    EXPECT_TRUE(eventually([&] { return !alive(p); }, 3s)) << p << " outlived scxkit";
+    if (alive(p)) kill(p, SIGKILL);
+    reap_if_ours(p);
+  }
+  if (waitpid(cli, nullptr, WNOHANG) == 0) kill(cli, SIGKILL), waitpid(cli, nullptr, 0);
+  EXPECT_EQ(runs_of(cli), std::vector<std::string>{});
+  EXPECT_NE(slurp(dir_ / "cli.out").find("stopped in"), std::string::npos);
 }
 
 TEST_F(SchedulerTest, WorksWhenThisProcessIgnoresSigchld) {

@@ -3,7 +3,7 @@
 // attaching creates <root>/root/ops with the name and sets state "enabled";
 // detaching empties ops and sets "disabled". The time of each change is
 // written (CLOCK_MONOTONIC ns, just before the change) next to the tree so
-// tests can measure how soon the harness noticed.
+// tests can measure how soon the harness noticed. Its pid goes to SYSFS_ROOT.pid.
 //
 //   fake_scheduler MODE SYSFS_ROOT [ARGS...]
 //     attach DELAY_MS NAME          attach after a delay; detach and exit 0 on SIGTERM
@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -90,7 +91,8 @@ void start_setsid_helpers() {
     setsid();
     sleep_forever_ignoring_term();
   }
-  if (fork() == 0) {
+  const pid_t middle = fork();
+  if (middle == 0) {
     setsid();
     const pid_t daemon = fork();
     if (daemon == 0) sleep_forever_ignoring_term();
@@ -99,6 +101,7 @@ void start_setsid_helpers() {
   }
   pid_t daemon = 0;
   if (read(fds[0], &daemon, sizeof(daemon)) != sizeof(daemon)) std::abort();
+  waitpid(middle, nullptr, 0);
   write_file(g_root + ".helper_pids", std::to_string(child) + " " + std::to_string(daemon));
 }
 
@@ -108,6 +111,7 @@ int main(int argc, char** argv) {
   if (argc < 3) return 2;
   const std::string mode = argv[1];
   g_root = argv[2];
+  write_file(g_root + ".pid", std::to_string(getpid()));
   struct sigaction sa {};
   sa.sa_handler = on_term;
   sigaction(SIGTERM, &sa, nullptr);
