@@ -59,6 +59,10 @@ struct SchedulerSpec {
   std::string cgroup_parent = "scxkit";
   bool use_pidfd = true;      // false: watch /proc/<pid>, as on kernels without pidfd_open
   int kill_signal = SIGKILL;  // tests put a harmless signal here to play a wedged process
+  // Readable = stop now: a signalfd, or a self-pipe a signal handler writes
+  // to. Every wait of start() and watch() includes it: start() then kills the
+  // scheduler and returns Interrupted; watch() returns at once. -1: none.
+  int stop_fd = -1;
 };
 
 // What every problem carries.
@@ -83,6 +87,8 @@ struct AttachTimeout : SchedulerProblem {
   SchedExtStatus last_seen;  // sysfs was readable; ops stayed empty
 };
 struct SysfsAbsent : SchedulerProblem {};
+// stop_fd became readable before the scheduler was up; it was killed.
+struct Interrupted : SchedulerProblem {};
 struct WedgedOnStop : SchedulerProblem {
   pid_t pid = 0;
 };
@@ -94,7 +100,7 @@ struct DetachedWhileRunning : SchedulerProblem {
 };
 
 using StartError = std::variant<InvalidSpec, SchedExtBusy, SpawnFailed, DiedDuringLiveness,
-                                AttachTimeout, SysfsAbsent>;
+                                AttachTimeout, SysfsAbsent, Interrupted>;
 const SchedulerProblem& problem_of(const StartError& error);
 
 struct StopReport {
@@ -128,7 +134,8 @@ class Scheduler {
   const std::string& containment() const;
 
   // Waits up to `duration`; returns at once (within 100 ms) if the process
-  // dies or the kernel detaches the scheduler.
+  // dies or the kernel detaches the scheduler, or (with nothing) when stop_fd
+  // becomes readable.
   std::optional<DetachedWhileRunning> watch(std::chrono::milliseconds duration);
   // SIGTERM to the process group, then the kill signal after the grace
   // period; then every helper left — the whole cgroup — is killed and

@@ -1,4 +1,10 @@
+#include <fcntl.h>
 #include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
 
 #include <chrono>
 #include <variant>
@@ -23,11 +29,18 @@ enum SchedExit : int {
   kWedgedOnStop = 7,
   kDetachedWhileRunning = 8,
   kSchedExtBusy = 9,
+  kInterrupted = 10,
 };
 
+// Self-pipe: the handler makes it readable, and every wait of the harness polls it.
 volatile sig_atomic_t g_stop_requested = 0;
+int g_stop_pipe[2] = {-1, -1};
 void on_stop_signal(int) {
   g_stop_requested = 1;
+  const int saved = errno;
+  if (write(g_stop_pipe[1], "s", 1) < 0) {
+  }  // full already: it is readable, which is all that counts
+  errno = saved;
 }
 
 struct StartOptions {
@@ -57,6 +70,7 @@ int start_error_code(const StartError& e) {
     int operator()(const DiedDuringLiveness&) const { return kDiedDuringLiveness; }
     int operator()(const AttachTimeout&) const { return kAttachTimeout; }
     int operator()(const SysfsAbsent&) const { return kSysfsAbsent; }
+    int operator()(const Interrupted&) const { return kInterrupted; }
   };
   return std::visit(Code{}, e);
 }
@@ -65,6 +79,11 @@ int run_start(StartOptions& o) {
   o.spec.liveness_window = std::chrono::milliseconds(o.liveness_ms);
   o.spec.attach_timeout = std::chrono::milliseconds(o.attach_timeout_ms);
   o.spec.stop_grace = std::chrono::milliseconds(o.grace_ms);
+  if (pipe2(g_stop_pipe, O_NONBLOCK | O_CLOEXEC) != 0) {
+    print_error(fmt::format("cannot create the stop pipe: {}", strerror(errno)));
+    return 1;
+  }
+  o.spec.stop_fd = g_stop_pipe[0];
   struct sigaction sa {};
   sa.sa_handler = on_stop_signal;
   // A hangup (the terminal closed) stops it cleanly too, instead of killing us
@@ -82,6 +101,7 @@ int run_start(StartOptions& o) {
              o.hold_seconds < 0 ? std::string("holding until Ctrl-C")
                                 : fmt::format("holding for {} s", o.hold_seconds));
   fmt::print("contained in: {}\n", s->containment());
+  std::fflush(stdout);  // progress for whoever reads a redirected stdout now
   int code = kAttachedAndStopped;
   const auto hold_end = std::chrono::steady_clock::now() +
                         std::chrono::duration_cast<std::chrono::steady_clock::duration>(
@@ -118,7 +138,8 @@ void add_sched_command(CLI::App& app, int& exit_code) {
       "Start a scheduler, prove it attached, hold it, stop it cleanly.\n"
       "Exit codes: 0 attached and stopped, 2 usage, 3 spawn failed, 4 died during the liveness "
       "window, 5 alive but never attached (timeout), 6 sched_ext sysfs absent, 7 wedged on "
-      "stop, 8 detached or died while running, 9 another scheduler already attached.");
+      "stop, 8 detached or died while running, 9 another scheduler already attached, 10 "
+      "stopped by SIGINT/SIGTERM/SIGHUP before it was up.");
   start->add_option("binary", o.spec.binary, "The scheduler binary (path or name in PATH)")
       ->required();
   start->add_option("args", o.spec.args, "Arguments for the scheduler, after --");

@@ -59,12 +59,20 @@ SchedExtStatus SchedExtWatch::read() {
   return read_sched_ext_status(root_);
 }
 
-void SchedExtWatch::wait(int extra_fd, Clock::time_point deadline) {
-  pollfd fds[3];
+bool fd_ready(int fd) {
+  if (fd < 0) return false;
+  pollfd p{fd, POLLIN, 0};
+  return poll(&p, 1, 0) > 0;
+}
+
+void SchedExtWatch::wait(std::initializer_list<int> extra_fds, Clock::time_point deadline) {
+  pollfd fds[4];
   nfds_t n = 0;
   if (inotify_ >= 0) fds[n++] = {inotify_, POLLIN, 0};
   if (ops_fd_ >= 0) fds[n++] = {ops_fd_, POLLPRI, 0};
-  if (extra_fd >= 0) fds[n++] = {extra_fd, POLLIN, 0};
+  for (int fd : extra_fds) {
+    if (fd >= 0 && n < std::size(fds)) fds[n++] = {fd, POLLIN, 0};
+  }
   const auto now = Clock::now();
   const auto until = std::min(deadline, now + cadence_);
   const auto ms = std::chrono::ceil<std::chrono::milliseconds>(until - now).count();

@@ -198,6 +198,16 @@ tl::expected<Scheduler, StartError> Scheduler::start(SchedulerSpec spec) {
       s->attached_at = Clock::now();
       s->name = status.ops;
     }
+    if (internal::fd_ready(sp.stop_fd)) {
+      Interrupted e;
+      s->finish(Clock::now() + sp.kill_timeout);
+      e.message = fmt::format(
+          "a stop was requested {} ms after '{}' started, before it was up; it "
+          "was killed",
+          since(s->spawned_at).count(), sp.binary);
+      e.log_tail = s->log_tail();
+      return tl::unexpected<StartError>(std::move(e));
+    }
     if (s->child->has_exited()) {
       DiedDuringLiveness e;
       e.exit = s->child->reap();
@@ -242,7 +252,8 @@ tl::expected<Scheduler, StartError> Scheduler::start(SchedulerSpec spec) {
       e.log_tail = s->log_tail();
       return tl::unexpected<StartError>(std::move(e));
     }
-    s->sysfs->wait(s->child->pidfd(), attached ? gate_end : (sysfs_seen ? attach_end : gate_end));
+    s->sysfs->wait({s->child->pidfd(), sp.stop_fd},
+                   attached ? gate_end : (sysfs_seen ? attach_end : gate_end));
   }
   s->kernel_text += s->kernel_log->read_new();
   return Scheduler(std::move(s));
@@ -282,8 +293,8 @@ std::optional<DetachedWhileRunning> Scheduler::watch(std::chrono::milliseconds d
                              s_->name, status.state, status.ops, why, s_->spec.log_path);
       return e;
     }
-    if (Clock::now() >= deadline) return std::nullopt;
-    s_->sysfs->wait(s_->child->pidfd(), deadline);
+    if (Clock::now() >= deadline || internal::fd_ready(s_->spec.stop_fd)) return std::nullopt;
+    s_->sysfs->wait({s_->child->pidfd(), s_->spec.stop_fd}, deadline);
   }
 }
 
@@ -319,7 +330,7 @@ tl::expected<StopReport, WedgedOnStop> Scheduler::stop() {
   for (;;) {
     report.kernel_detached = kernel_shows_detached(s_->sysfs->read());
     if (report.kernel_detached || Clock::now() >= detach_end) break;
-    s_->sysfs->wait(-1, detach_end);
+    s_->sysfs->wait({}, detach_end);
   }
   report.took = since(t0);
   s_->stopped = report;

@@ -117,6 +117,12 @@ class SchedulerTest : public ::testing::Test {
     std::ofstream(root_ / "state") << "disabled\n";
   }
   void TearDown() override {
+    for (pid_t cli : clis_) {  // a failed test's CLI, still running
+      if (waitpid(cli, nullptr, WNOHANG) == 0) {
+        kill(cli, SIGKILL);
+        waitpid(cli, nullptr, 0);
+      }
+    }
     EXPECT_EQ(leftover_children(), std::vector<std::string>{}) << "a process was left behind";
     fs::remove_all(dir_);
   }
@@ -137,22 +143,16 @@ class SchedulerTest : public ::testing::Test {
     return s;
   }
   // `scxkit sched start` as a user runs it, on the fake scheduler in `mode`.
-  pid_t start_cli(std::vector<std::string> mode_args) {
-    std::vector<std::string> args = {SCXKIT_CLI,
-                                     "sched",
-                                     "start",
-                                     "--liveness-ms",
-                                     "100",
-                                     "--grace-ms",
-                                     "500",
-                                     "--log",
-                                     (dir_ / "sched.log").string(),
-                                     "--sysfs-root",
-                                     root_.string(),
-                                     SCXKIT_FAKE_SCHEDULER,
-                                     "--",
-                                     mode_args[0],
-                                     root_.string()};
+  pid_t start_cli(std::vector<std::string> mode_args, std::vector<std::string> options = {}) {
+    std::vector<std::string> args = {SCXKIT_CLI,      "sched",       "start",
+                                     "--liveness-ms", "100",         "--grace-ms",
+                                     "500",           "--log",       (dir_ / "sched.log").string(),
+                                     "--sysfs-root",  root_.string()};
+    args.insert(args.end(), options.begin(), options.end());
+    for (auto a :
+         {std::string(SCXKIT_FAKE_SCHEDULER), std::string("--"), mode_args[0], root_.string()}) {
+      args.push_back(a);
+    }
     args.insert(args.end(), mode_args.begin() + 1, mode_args.end());
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
@@ -165,10 +165,17 @@ class SchedulerTest : public ::testing::Test {
       execv(argv[0], argv.data());
       _exit(127);
     }
+    clis_.push_back(pid);
     return pid;
   }
+  // Attached, and the CLI past its liveness window, holding it.
   bool attached_as(const std::string& name) {
-    return eventually([&] { return slurp(root_ / "root" / "ops") == name + "\n"; }, 10s);
+    return eventually(
+        [&] {
+          return slurp(root_ / "root" / "ops") == name + "\n" &&
+                 slurp(dir_ / "cli.out").find("contained in:") != std::string::npos;
+        },
+        10s);
   }
   pid_t scheduler_pid() { return std::atoi(slurp(root_.string() + ".pid").c_str()); }
   std::vector<pid_t> helper_pids() {
@@ -187,6 +194,7 @@ class SchedulerTest : public ::testing::Test {
   }
 
   fs::path dir_, root_;
+  std::vector<pid_t> clis_;
 };
 
 TEST_F(SchedulerTest, AttachesAfterADelayAndIsSeenWithin50ms) {
@@ -401,6 +409,66 @@ TEST_F(SchedulerTest, HangupOfTheCliStopsTheSchedulerAndItsHelpersCleanly) {
   if (waitpid(cli, nullptr, WNOHANG) == 0) kill(cli, SIGKILL), waitpid(cli, nullptr, 0);
   EXPECT_EQ(runs_of(cli), std::vector<std::string>{});
   EXPECT_NE(slurp(dir_ / "cli.out").find("stopped in"), std::string::npos);
+}
+
+TEST_F(SchedulerTest, SigintOrSigtermDuringStartStopsTheCliPromptly) {
+  for (int sig : {SIGINT, SIGTERM}) {
+    std::filesystem::remove(root_.string() + ".pid");
+    const pid_t cli =
+        start_cli({"never-attach"}, std::vector<std::string>{"--attach-timeout-ms", "60000"});
+    ASSERT_TRUE(eventually([&] { return scheduler_pid() > 0; }, 10s));
+    const pid_t sched = scheduler_pid();
+    std::this_thread::sleep_for(300ms);  // past the liveness window: waiting for the attach
+    const auto t0 = Clock::now();
+    ASSERT_EQ(kill(cli, sig), 0);
+    int status = -1;
+    EXPECT_TRUE(eventually([&] { return waitpid(cli, &status, WNOHANG) == cli; }, 3s))
+        << "signal " << sig << " was ignored until the attach timeout";
+    EXPECT_LT(Clock::now() - t0, 2s);
+    if (waitpid(cli, nullptr, WNOHANG) == 0) kill(cli, SIGKILL), waitpid(cli, nullptr, 0);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 10) << "status " << status;
+    EXPECT_TRUE(eventually([&] { return !alive(sched); }, 2s)) << "the scheduler outlived it";
+    if (alive(sched)) kill(sched, SIGKILL);
+    reap_if_ours(sched);
+    EXPECT_NE(slurp(dir_ / "cli.out").find("scxkit: a stop was requested"), std::string::npos)
+        << slurp(dir_ / "cli.out");
+  }
+}
+
+TEST_F(SchedulerTest, TheStopFdInterruptsStartAndWatchAtOnce) {
+  int p[2];
+  ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
+  auto sp = spec({"never-attach"});
+  sp.attach_timeout = 60s;
+  sp.stop_fd = p[0];
+  std::thread requester([&] {
+    std::this_thread::sleep_for(500ms);
+    EXPECT_EQ(write(p[1], "x", 1), 1);
+  });
+  const auto t0 = Clock::now();
+  auto s = Scheduler::start(sp);
+  const auto took = Clock::now() - t0;
+  requester.join();
+  ASSERT_FALSE(s);
+  EXPECT_NE(std::get_if<Interrupted>(&s.error()), nullptr) << problem_of(s.error()).message;
+  EXPECT_GE(took, 500ms);
+  EXPECT_LT(took, 1500ms);
+  EXPECT_FALSE(alive(scheduler_pid()));
+
+  // Drained, a later request ends watch() at once.
+  char byte = 0;
+  ASSERT_EQ(read(p[0], &byte, 1), 1);
+  sp = spec({"attach", "0", "watched"});
+  sp.stop_fd = p[0];
+  auto ok = Scheduler::start(sp);
+  ASSERT_TRUE(ok) << problem_of(ok.error()).message;
+  ASSERT_EQ(write(p[1], "x", 1), 1);
+  const auto w0 = Clock::now();
+  EXPECT_FALSE(ok->watch(10s));
+  EXPECT_LT(Clock::now() - w0, 500ms);
+  EXPECT_TRUE(ok->stop());
+  close(p[0]);
+  close(p[1]);
 }
 
 TEST_F(SchedulerTest, WorksWhenThisProcessIgnoresSigchld) {
