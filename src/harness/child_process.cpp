@@ -12,8 +12,6 @@
 
 #include <cerrno>
 #include <cstdlib>
-#include <deque>
-#include <fstream>
 #include <thread>
 #include <utility>
 
@@ -312,25 +310,6 @@ bool ChildProcess::reap_helpers(std::vector<pid_t> pids, Clock::time_point deadl
     if (Clock::now() >= deadline) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-}
-
-std::uint64_t file_size(const std::string& path) {
-  struct stat st {};
-  return stat(path.c_str(), &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
-}
-
-std::string tail_lines(const std::string& path, std::size_t lines, std::uint64_t from) {
-  std::ifstream in(path);
-  in.seekg(static_cast<std::streamoff>(from));
-  std::deque<std::string> last;
-  std::string line;
-  while (std::getline(in, line)) {
-    last.push_back(line);
-    if (last.size() > lines) last.pop_front();
-  }
-  std::string out;
-  for (const auto& l : last) out += l + "\n";
-  return out;
 }
 
 }  // namespace scxkit::internal

@@ -67,12 +67,7 @@ class ChildProcess {
   std::optional<ProcessExit> reaped_;
 };
 
-// The last `lines` lines of what a file holds past byte `from` ("" if unreadable).
-std::string tail_lines(const std::string& path, std::size_t lines, std::uint64_t from = 0);
 // The state letter in /proc/<pid>/stat (R, S, D, Z, ...), or '?' if there is none.
 char process_state(pid_t pid);
-
-// A file's size now, 0 if it does not exist.
-std::uint64_t file_size(const std::string& path);
 
 }  // namespace scxkit::internal

@@ -103,12 +103,20 @@ KernelLogTail::~KernelLogTail() {
   if (fd_ >= 0) close(fd_);
 }
 
-std::string KernelLogTail::read_new() {
+std::string KernelLogTail::read_new(std::size_t max_bytes) {
   std::string out;
   if (fd_ < 0) return out;
+  if (!kmsg_) {
+    // Skip what lies beyond the last max_bytes: only the end can hold the exit.
+    struct stat st {};
+    const off_t at = lseek(fd_, 0, SEEK_CUR);
+    if (at >= 0 && fstat(fd_, &st) == 0 && st.st_size - at > static_cast<off_t>(max_bytes)) {
+      lseek(fd_, st.st_size - static_cast<off_t>(max_bytes), SEEK_SET);
+    }
+  }
   char buf[8192];
-  for (;;) {
-    const ssize_t n = ::read(fd_, buf, sizeof(buf));
+  while (out.size() < max_bytes) {
+    const ssize_t n = ::read(fd_, buf, std::min(sizeof(buf), max_bytes - out.size()));
     if (n < 0 && errno == EPIPE) continue;  // kmsg records were overwritten; go on
     if (n <= 0) break;
     std::string_view record(buf, static_cast<std::size_t>(n));

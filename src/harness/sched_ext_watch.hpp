@@ -9,6 +9,7 @@
 #include <string>
 
 #include "harness/child_process.hpp"
+#include "harness/log_tail.hpp"
 #include "scxkit/sched_ext.hpp"
 
 namespace scxkit::internal {
@@ -48,7 +49,7 @@ class KernelLogTail {
   ~KernelLogTail();
   KernelLogTail(const KernelLogTail&) = delete;
   KernelLogTail& operator=(const KernelLogTail&) = delete;
-  std::string read_new();
+  std::string read_new(std::size_t max_bytes = kLogWindow);
 
  private:
   int fd_ = -1;

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "harness/child_process.hpp"
+#include "harness/log_tail.hpp"
 #include "harness/sched_ext_watch.hpp"
 #include "scxkit/cgroup.hpp"
 
@@ -21,7 +22,7 @@ struct SchedulerState {
   std::shared_ptr<std::atomic<pid_t>> pid = std::make_shared<std::atomic<pid_t>>(0);
   std::unique_ptr<SchedExtWatch> sysfs;
   std::unique_ptr<KernelLogTail> kernel_log;
-  std::string kernel_text;  // kernel log since start
+  std::string kernel_text;  // the kernel log since start: its last kLogWindow bytes
   std::string name;
   Clock::time_point spawned_at{}, attached_at{};
   std::optional<StopReport> stopped;
@@ -255,7 +256,7 @@ tl::expected<Scheduler, StartError> Scheduler::start(SchedulerSpec spec) {
     s->sysfs->wait({s->child->pidfd(), sp.stop_fd},
                    attached ? gate_end : (sysfs_seen ? attach_end : gate_end));
   }
-  s->kernel_text += s->kernel_log->read_new();
+  internal::append_bounded(s->kernel_text, s->kernel_log->read_new());
   return Scheduler(std::move(s));
 }
 
@@ -264,7 +265,7 @@ std::optional<DetachedWhileRunning> Scheduler::watch(std::chrono::milliseconds d
   const auto deadline = Clock::now() + duration;
   for (;;) {
     const SchedExtStatus status = s_->sysfs->read();
-    s_->kernel_text += s_->kernel_log->read_new();
+    internal::append_bounded(s_->kernel_text, s_->kernel_log->read_new());
     const bool died = s_->child->has_exited();
     if (died || kernel_shows_detached(status)) {
       DetachedWhileRunning e;

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -547,6 +548,51 @@ TEST_F(SchedulerTest, TheLogTailShowsOnlyThisRun) {
   const std::string tail = problem_of(s.error()).log_tail;
   EXPECT_EQ(tail.find("earlier run"), std::string::npos) << tail;
   EXPECT_NE(tail.find("libbpf:"), std::string::npos) << tail;
+}
+
+long max_rss_kib() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_maxrss;
+}
+
+TEST_F(SchedulerTest, AHugeLogLineIsReadOnlyAtItsEndWithBoundedMemory) {
+  const long rss_before = max_rss_kib();
+  const auto t0 = Clock::now();
+  auto s = Scheduler::start(spec({"huge-line", "512"}));
+  const auto took = Clock::now() - t0;
+  ASSERT_FALSE(s);
+  ASSERT_NE(std::get_if<DiedDuringLiveness>(&s.error()), nullptr) << problem_of(s.error()).message;
+  ASSERT_GT(fs::file_size(dir_ / "sched.log"), 512U << 20);
+  const std::string& tail = problem_of(s.error()).log_tail;
+  EXPECT_NE(tail.find("verifier rejected the program after a huge line"), std::string::npos);
+  EXPECT_LE(tail.size(), 64U * 1024);
+  EXPECT_LT(took, 3s);
+  EXPECT_LT(max_rss_kib() - rss_before, 64 * 1024) << "KiB more at peak: the log was read whole";
+}
+
+TEST_F(SchedulerTest, AHugeKernelLogIsReadOnlyAtItsEnd) {
+  auto sp = spec({"attach-then-detach", "0", "600", "fake_stall"});
+  sp.kernel_log = (dir_ / "kmsg").string();
+  std::ofstream(sp.kernel_log) << "booted\n";
+  auto s = Scheduler::start(sp);
+  ASSERT_TRUE(s) << problem_of(s.error()).message;
+  {
+    // 512 MiB of one line (sparse), then the kernel's word on the exit.
+    const int fd = open(sp.kernel_log.c_str(), O_WRONLY | O_APPEND);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(ftruncate(fd, fs::file_size(sp.kernel_log) + (512L << 20)), 0);
+    const std::string line = "\nsched_ext: BPF scheduler \"fake_stall\" disabled (scx_bpf_error)\n";
+    ASSERT_EQ(write(fd, line.data(), line.size()), static_cast<ssize_t>(line.size()));
+    close(fd);
+  }
+  const long rss_before = max_rss_kib();
+  auto trouble = s->watch(5s);
+  ASSERT_TRUE(trouble);
+  ASSERT_TRUE(trouble->kernel_exit);
+  EXPECT_EQ(trouble->kernel_exit->kind, ScxExitKind::error_bpf) << "read from the kernel log";
+  EXPECT_LT(max_rss_kib() - rss_before, 64 * 1024) << "KiB more at peak: the log was read whole";
+  EXPECT_TRUE(s->stop());
 }
 
 TEST_F(SchedulerTest, BadSpecsAndMissingBinariesAreTheirOwnErrors) {

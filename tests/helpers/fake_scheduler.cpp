@@ -15,6 +15,8 @@
 //                                   attach, then die of SIGSEGV while attached
 //     ignore-term NAME              attach at once and ignore SIGTERM
 //     fork-helper-exit              fork a helper that sleeps forever, then exit 0
+//     huge-line MIB                 write one line of MIB MiB (sparse: no disk used) and a
+//                                   last line to stdout, then abort()
 //     setsid-helpers NAME           start two helpers that leave its process group and
 //                                   ignore SIGTERM — a setsid() child and a double-forked
 //                                   daemon — write "PID PID" to SYSFS_ROOT.helper_pids,
@@ -129,6 +131,19 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "libbpf: prog 'fake_enqueue': -- BEGIN PROG LOAD LOG --\n");
     std::fprintf(stderr, "R1 invalid mem access 'scalar'\nverifier rejected the program\n");
     std::fflush(stderr);
+    std::abort();
+  }
+  if (mode == "huge-line" && argc == 4) {
+    std::printf("libbpf: loading\n");
+    std::fflush(stdout);
+    struct stat st {};
+    if (fstat(STDOUT_FILENO, &st) != 0 ||
+        ftruncate(STDOUT_FILENO, st.st_size + (std::atoll(argv[3]) << 20)) != 0) {
+      return 3;
+    }
+    std::printf("\nverifier rejected the program after a huge line\n");  // appended at the end
+    std::fflush(stdout);
+    signal(SIGABRT, SIG_DFL);
     std::abort();
   }
   if (mode == "never-attach") {
