@@ -12,6 +12,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <mutex>
 #include <thread>
 #include <utility>
 
@@ -134,9 +135,6 @@ struct Fd {
 }  // namespace
 
 Result<ChildProcess> ChildProcess::spawn(const SpawnSpec& spec) {
-  // Orphaned helpers of the scheduler are reparented to us, so they can be reaped.
-  prctl(PR_SET_CHILD_SUBREAPER, 1);
-
   auto path = resolve_binary(spec.binary);
   if (!path) return tl::unexpected(path.error());
   Fd null_fd{open("/dev/null", O_RDONLY | O_CLOEXEC)};
@@ -296,6 +294,37 @@ bool ChildProcess::kill_and_reap_group(Clock::time_point deadline) {
     kill(-pid_, SIGKILL);
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
+}
+
+namespace {
+std::mutex g_subreaper_mutex;
+int g_subreaper_holds = 0;
+int g_subreaper_before = 0;
+}  // namespace
+
+Result<SubreaperHold> SubreaperHold::acquire() {
+  std::lock_guard lock(g_subreaper_mutex);
+  if (g_subreaper_holds == 0) {
+    int before = 0;
+    if (prctl(PR_GET_CHILD_SUBREAPER, &before) != 0) {
+      return os_error("prctl(PR_GET_CHILD_SUBREAPER)", errno);
+    }
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
+      return os_error("prctl(PR_SET_CHILD_SUBREAPER)", errno);
+    }
+    g_subreaper_before = before;
+  }
+  ++g_subreaper_holds;
+  SubreaperHold hold;
+  hold.held_ = true;
+  return hold;
+}
+
+SubreaperHold::~SubreaperHold() {
+  if (!held_) return;
+  std::lock_guard lock(g_subreaper_mutex);
+  // Setting back a value the kernel gave us: only EINVAL could fail, and cannot.
+  if (--g_subreaper_holds == 0) prctl(PR_SET_CHILD_SUBREAPER, g_subreaper_before);
 }
 
 bool ChildProcess::reap_helpers(std::vector<pid_t> pids, Clock::time_point deadline) {

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "scxkit/error.hpp"
@@ -33,9 +34,9 @@ class ChildProcess {
   // Forks and execs the binary as the leader of a new process group, with
   // every signal disposition and the mask reset, stdin from /dev/null, and
   // SIGKILL as its parent-death signal: it dies with the thread that spawned
-  // it (a thread, not the process — the kernel's rule). The
-  // caller becomes a child subreaper so helpers the child forks are reaped
-  // here too. Each step in the child reports its errno back through a pipe.
+  // it (a thread, not the process — the kernel's rule). Hold a SubreaperHold
+  // meanwhile, so helpers the child forks are reaped here too. Each step in
+  // the child reports its errno back through a pipe.
   static Result<ChildProcess> spawn(const SpawnSpec& spec);
   ChildProcess(ChildProcess&& o) noexcept;
   ChildProcess& operator=(ChildProcess&&) = delete;
@@ -65,6 +66,22 @@ class ChildProcess {
   pid_t pid_ = -1;
   int pidfd_ = -1;
   std::optional<ProcessExit> reaped_;
+};
+
+// Makes this process a child subreaper while any hold exists (helpers of a
+// scheduler that dies are reparented here, to be reaped), and restores what
+// the flag was before the first hold when the last one goes: the host
+// program's own orphans must not become its zombies for good.
+class SubreaperHold {
+ public:
+  static Result<SubreaperHold> acquire();
+  SubreaperHold(SubreaperHold&& o) noexcept : held_(std::exchange(o.held_, false)) {}
+  SubreaperHold& operator=(SubreaperHold&&) = delete;
+  ~SubreaperHold();
+
+ private:
+  SubreaperHold() = default;
+  bool held_ = false;
 };
 
 // The state letter in /proc/<pid>/stat (R, S, D, Z, ...), or '?' if there is none.

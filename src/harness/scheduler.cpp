@@ -15,6 +15,7 @@ namespace internal {
 
 struct SchedulerState {
   SchedulerSpec spec;
+  std::optional<SubreaperHold> subreaper;  // released last, once everything is reaped
   // Declared before the child: destroyed after it, so its group goes first.
   std::optional<Cgroup> run, cgroup;
   std::string containment;
@@ -167,6 +168,14 @@ tl::expected<Scheduler, StartError> Scheduler::start(SchedulerSpec spec) {
   }
   s->log_start = internal::file_size(sp.log_path);
   s->contain();
+  auto hold = internal::SubreaperHold::acquire();
+  if (!hold) {
+    SpawnFailed e;
+    e.sys_errno = hold.error().sys_errno;
+    e.message = fmt::format("'{}' was not started: {}", sp.binary, hold.error().message);
+    return tl::unexpected<StartError>(std::move(e));
+  }
+  s->subreaper.emplace(std::move(*hold));
   s->spawned_at = Clock::now();
   auto child = internal::ChildProcess::spawn(
       {.binary = sp.binary,

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -593,6 +594,62 @@ TEST_F(SchedulerTest, AHugeKernelLogIsReadOnlyAtItsEnd) {
   EXPECT_EQ(trouble->kernel_exit->kind, ScxExitKind::error_bpf) << "read from the kernel log";
   EXPECT_LT(max_rss_kib() - rss_before, 64 * 1024) << "KiB more at peak: the log was read whole";
   EXPECT_TRUE(s->stop());
+}
+
+int subreaper_flag() {
+  int flag = -1;
+  prctl(PR_GET_CHILD_SUBREAPER, &flag);
+  return flag;
+}
+
+// Forks a child that forks a grandchild and exits: whose is the orphan?
+pid_t orphan_parent() {
+  int fds[2];
+  if (pipe(fds) != 0) return -1;
+  const pid_t child = fork();
+  if (child == 0) {
+    const pid_t grandchild = fork();
+    if (grandchild == 0) {
+      for (;;) pause();
+    }
+    if (write(fds[1], &grandchild, sizeof(grandchild)) < 0) _exit(2);
+    _exit(0);
+  }
+  pid_t grandchild = 0;
+  if (read(fds[0], &grandchild, sizeof(grandchild)) != sizeof(grandchild)) grandchild = 0;
+  close(fds[0]);
+  close(fds[1]);
+  waitpid(child, nullptr, 0);
+  if (grandchild <= 0) return -1;
+  const std::string stat = slurp(fmt::format("/proc/{}/stat", grandchild));
+  int ppid = -1;
+  std::sscanf(stat.c_str() + stat.rfind(')') + 4, "%d", &ppid);
+  kill(grandchild, SIGKILL);
+  reap_if_ours(grandchild);
+  return ppid;
+}
+
+TEST_F(SchedulerTest, TheSubreaperFlagIsRestoredWhenTheLastSchedulerIsGone) {
+  ASSERT_EQ(prctl(PR_SET_CHILD_SUBREAPER, 0), 0);
+  {
+    auto a = Scheduler::start(spec({"attach", "0", "first"}));
+    ASSERT_TRUE(a) << problem_of(a.error()).message;
+    EXPECT_EQ(subreaper_flag(), 1) << "while a scheduler runs, its orphans are ours to reap";
+    auto b = Scheduler::start(spec({"crash"}));
+    ASSERT_FALSE(b);
+    EXPECT_EQ(subreaper_flag(), 1) << "another scheduler still runs";
+    EXPECT_TRUE(a->stop());
+  }
+  EXPECT_EQ(subreaper_flag(), 0) << "the flag outlived the last Scheduler";
+  EXPECT_NE(orphan_parent(), getpid()) << "an unrelated orphan became this program's child";
+
+  ASSERT_EQ(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+  {
+    auto c = Scheduler::start(spec({"attach", "0", "second"}));
+    ASSERT_TRUE(c) << problem_of(c.error()).message;
+  }
+  EXPECT_EQ(subreaper_flag(), 1) << "a flag the host set itself is left as it was";
+  ASSERT_EQ(prctl(PR_SET_CHILD_SUBREAPER, 0), 0);
 }
 
 TEST_F(SchedulerTest, BadSpecsAndMissingBinariesAreTheirOwnErrors) {
