@@ -48,7 +48,7 @@ struct ProcessExit {
 struct SchedulerSpec {
   std::string binary;  // a path, or a name searched in PATH
   std::vector<std::string> args;
-  std::string log_path;  // stdout and stderr are appended here
+  std::string log_path;  // stdout and stderr are appended here (a file or a device)
   std::string sysfs_root = "/sys/kernel/sched_ext";
   std::string kernel_log = "/dev/kmsg";  // read for exit reasons; "" to skip
   std::chrono::milliseconds liveness_window{1000};
@@ -75,6 +75,11 @@ struct InvalidSpec : SchedulerProblem {};
 struct SchedExtBusy : SchedulerProblem {
   SchedExtStatus seen;
 };
+// The log could not be opened for appending (a missing directory, no
+// permission, a FIFO or directory in its place); nothing was spawned.
+struct LogUnwritable : SchedulerProblem {
+  int sys_errno = 0;  // 0: it exists but is not a file
+};
 struct SpawnFailed : SchedulerProblem {
   int sys_errno = 0;
 };
@@ -99,8 +104,8 @@ struct DetachedWhileRunning : SchedulerProblem {
   std::optional<ScxExit> kernel_exit;  // kind and reason, where the kernel said
 };
 
-using StartError = std::variant<InvalidSpec, SchedExtBusy, SpawnFailed, DiedDuringLiveness,
-                                AttachTimeout, SysfsAbsent, Interrupted>;
+using StartError = std::variant<InvalidSpec, SchedExtBusy, LogUnwritable, SpawnFailed,
+                                DiedDuringLiveness, AttachTimeout, SysfsAbsent, Interrupted>;
 const SchedulerProblem& problem_of(const StartError& error);
 
 struct StopReport {

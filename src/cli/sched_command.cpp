@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include <chrono>
+#include <cmath>
 #include <variant>
 
 #include <fmt/format.h>
@@ -43,6 +44,8 @@ void on_stop_signal(int) {
   errno = saved;
 }
 
+constexpr double kMaxHoldSeconds = 30 * 24 * 3600;
+
 struct StartOptions {
   SchedulerSpec spec;
   double hold_seconds = -1;  // < 0: until Ctrl-C
@@ -66,6 +69,7 @@ int start_error_code(const StartError& e) {
   struct Code {
     int operator()(const InvalidSpec&) const { return kUsage; }
     int operator()(const SchedExtBusy&) const { return kSchedExtBusy; }
+    int operator()(const LogUnwritable&) const { return kUsage; }
     int operator()(const SpawnFailed&) const { return kSpawnFailed; }
     int operator()(const DiedDuringLiveness&) const { return kDiedDuringLiveness; }
     int operator()(const AttachTimeout&) const { return kAttachTimeout; }
@@ -143,8 +147,23 @@ void add_sched_command(CLI::App& app, int& exit_code) {
   start->add_option("binary", o.spec.binary, "The scheduler binary (path or name in PATH)")
       ->required();
   start->add_option("args", o.spec.args, "Arguments for the scheduler, after --");
-  start->add_option("--hold", o.hold_seconds, "Seconds to hold it attached (default: until Ctrl-C)")
-      ->check(CLI::NonNegativeNumber);
+  start
+      ->add_option("--hold", o.hold_seconds,
+                   "Seconds to hold it attached, at most 30 days (default: until Ctrl-C)")
+      ->check(CLI::Validator(
+          [](std::string& text) -> std::string {
+            // CLI11's Range lets nan through (every comparison with nan is false).
+            double v = 0;
+            if (!CLI::detail::lexical_cast(text, v) || !std::isfinite(v) || v < 0 ||
+                v > kMaxHoldSeconds) {
+              return fmt::format(
+                  "a number of seconds from 0 to {} (30 days) is needed, not '{}'; leave it "
+                  "out to hold until Ctrl-C",
+                  kMaxHoldSeconds, text);
+            }
+            return {};
+          },
+          "SECONDS"));
   start->add_option("--sysfs-root", o.spec.sysfs_root, "The sched_ext sysfs directory")
       ->capture_default_str();
   start->add_option("--log", o.spec.log_path, "Where the scheduler's stdout and stderr go")

@@ -6,13 +6,13 @@
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 
 #include <fmt/format.h>
 
 #include "bpf/bpf_syscall.hpp"
 #include "scxkit/arena.hpp"
 #include "scxkit/cgroup.hpp"
+#include "scxkit/sched_ext.hpp"
 
 namespace scxkit {
 
@@ -75,18 +75,15 @@ Capability probe_arena_emulation() {
 
 Capability probe_sched_ext(const std::string& root) {
   Capability c{"sched_ext", false, ""};
-  std::ifstream state(root + "/state");
-  std::string s;
-  if (!(state >> s)) {
+  const SchedExtStatus s = read_sched_ext_status(root);
+  if (!s.present) {
     c.reason =
         fmt::format("{} is absent: the kernel was built without CONFIG_SCHED_CLASS_EXT", root);
     return c;
   }
-  std::ifstream ops(root + "/root/ops");
-  std::string name;
-  std::getline(ops, name);
   c.available = true;
-  c.reason = fmt::format("state {}{}", s, name.empty() ? "" : fmt::format(", scheduler {}", name));
+  c.reason =
+      fmt::format("state {}{}", s.state, s.ops.empty() ? "" : fmt::format(", scheduler {}", s.ops));
   return c;
 }
 

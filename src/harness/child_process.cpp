@@ -19,6 +19,7 @@
 #include <fmt/format.h>
 
 #include "harness/kernel_files.hpp"
+#include "harness/unique_fd.hpp"
 
 extern char** environ;
 
@@ -80,13 +81,6 @@ constexpr const char* kSteps[] = {"setting its process group",
                                   "exec",
                                   "setting its parent-death signal"};
 
-struct Fd {
-  int fd = -1;
-  ~Fd() {
-    if (fd >= 0) close(fd);
-  }
-};
-
 [[noreturn]] void child_fail(int report_fd, int step) {
   const ChildFailure f{step, errno};
   if (write(report_fd, &f, sizeof(f)) < 0) {
@@ -137,16 +131,14 @@ struct Fd {
 Result<ChildProcess> ChildProcess::spawn(const SpawnSpec& spec) {
   auto path = resolve_binary(spec.binary);
   if (!path) return tl::unexpected(path.error());
-  Fd null_fd{open("/dev/null", O_RDONLY | O_CLOEXEC)};
-  if (null_fd.fd < 0) return os_error("opening /dev/null", errno);
-  Fd log_fd{open(spec.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644)};
-  if (log_fd.fd < 0) return os_error(fmt::format("opening the log {}", spec.log_path), errno);
-  std::vector<Fd> join(spec.join_procs_files.size());
+  UniqueFd null_fd(open("/dev/null", O_RDONLY | O_CLOEXEC));
+  if (!null_fd) return os_error("opening /dev/null", errno);
+  std::vector<UniqueFd> join;
   std::vector<int> join_fds;
-  for (std::size_t i = 0; i < join.size(); ++i) {
-    join[i].fd = open(spec.join_procs_files[i].c_str(), O_WRONLY | O_CLOEXEC);
-    if (join[i].fd < 0) return os_error(fmt::format("opening {}", spec.join_procs_files[i]), errno);
-    join_fds.push_back(join[i].fd);
+  for (const auto& file : spec.join_procs_files) {
+    join.emplace_back(open(file.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!join.back()) return os_error(fmt::format("opening {}", file), errno);
+    join_fds.push_back(join.back().get());
   }
   std::vector<char*> argv;
   argv.push_back(const_cast<char*>(spec.binary.c_str()));
@@ -154,71 +146,61 @@ Result<ChildProcess> ChildProcess::spawn(const SpawnSpec& spec) {
   argv.push_back(nullptr);
   int report[2], go[2];
   if (pipe2(report, O_CLOEXEC) != 0) return os_error("pipe2", errno);
-  Fd report_read{report[0]};
-  Fd report_write{report[1]};
+  UniqueFd report_read(report[0]), report_write(report[1]);
   // A socket, so that releasing a child killed meanwhile is EPIPE, not SIGPIPE.
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, go) != 0) {
     return os_error("socketpair", errno);
   }
-  Fd go_read{go[0]};
-  Fd go_write{go[1]};
+  UniqueFd go_read(go[0]), go_write(go[1]);
 
   const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid < 0) return os_error("fork", errno);
   if (pid == 0) {
-    child_exec(parent, path->c_str(), argv.data(), go[0], report[1], null_fd.fd, log_fd.fd,
+    child_exec(parent, path->c_str(), argv.data(), go[0], report[1], null_fd.get(), spec.log_fd,
                join_fds);
   }
-  close(std::exchange(report_write.fd, -1));
-  close(std::exchange(go_read.fd, -1));
-  int pidfd = -1;
-  if (spec.use_pidfd) {
-    pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-    if (pidfd < 0 && errno != ENOSYS) {
-      const int e = errno;
-      kill(pid, SIGKILL);
-      waitpid(pid, nullptr, 0);
-      return os_error("pidfd_open on the new process", e);
-    }
-  }
-  if (send(go_write.fd, "g", 1, MSG_NOSIGNAL) != 1) {
-    const int e = errno;
+  report_write.reset();
+  go_read.reset();
+  const auto abandon = [pid](std::string what, int err) {
     kill(pid, SIGKILL);
     waitpid(pid, nullptr, 0);
-    if (pidfd >= 0) close(pidfd);
-    return os_error("releasing the new process", e);
+    return os_error(what, err);
+  };
+  UniqueFd pidfd;
+  if (spec.use_pidfd) {
+    pidfd.reset(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
+    if (!pidfd && errno != ENOSYS) return abandon("pidfd_open on the new process", errno);
   }
-  close(std::exchange(go_write.fd, -1));
+  if (send(go_write.get(), "g", 1, MSG_NOSIGNAL) != 1) {
+    return abandon("releasing the new process", errno);
+  }
+  go_write.reset();
   // EOF: exec succeeded (the pipe closed on exec); a record: the step that failed.
   const auto exec_deadline = Clock::now() + spec.exec_timeout;
   for (;;) {
-    pollfd p{report_read.fd, POLLIN, 0};
+    pollfd p{report_read.get(), POLLIN, 0};
     const int ready = poll(&p, 1, poll_ms_until(exec_deadline));
     if (ready > 0) break;
     if (ready == 0 && Clock::now() >= exec_deadline) {
-      kill(pid, SIGKILL);
-      waitpid(pid, nullptr, 0);
-      if (pidfd >= 0) close(pidfd);
-      return os_error(fmt::format("starting '{}': exec did not finish within {} ms", spec.binary,
-                                  spec.exec_timeout.count()),
-                      ETIMEDOUT);
+      return abandon(fmt::format("starting '{}': exec did not finish within {} ms", spec.binary,
+                                 spec.exec_timeout.count()),
+                     ETIMEDOUT);
     }
   }
   ChildFailure failure{};
   ssize_t n;
   do {
-    n = read(report_read.fd, &failure, sizeof(failure));
+    n = read(report_read.get(), &failure, sizeof(failure));
   } while (n < 0 && errno == EINTR);
   if (n > 0) {
     waitpid(pid, nullptr, 0);  // it _exit()s at once
-    if (pidfd >= 0) close(pidfd);
     const auto step = static_cast<std::size_t>(failure.step);
     return os_error(fmt::format("starting '{}': {}", spec.binary,
                                 step < std::size(kSteps) ? kSteps[step] : "an unknown step"),
                     failure.err);
   }
-  return ChildProcess(pid, pidfd);
+  return ChildProcess(pid, pidfd.release());
 }
 
 ChildProcess::ChildProcess(ChildProcess&& o) noexcept

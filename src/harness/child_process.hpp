@@ -21,7 +21,7 @@ using Clock = std::chrono::steady_clock;
 struct SpawnSpec {
   std::string binary;  // a path, or a name searched in PATH
   std::vector<std::string> args;
-  std::string log_path;  // stdout and stderr are appended here
+  int log_fd = -1;  // stdout and stderr go here (borrowed; the child gets a copy)
   bool use_pidfd = true;
   std::chrono::milliseconds exec_timeout{5000};  // fork to exec done (a binary on a hung mount)
   // cgroup.procs files the child writes "0" to before exec, so nothing it

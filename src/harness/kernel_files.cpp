@@ -10,6 +10,8 @@
 
 #include <fmt/format.h>
 
+#include "harness/unique_fd.hpp"
+
 namespace scxkit::internal {
 
 namespace {
@@ -23,20 +25,13 @@ const char* file_kind(mode_t mode) {
   return "not a regular file";
 }
 
-struct Fd {
-  int fd;
-  ~Fd() {
-    if (fd >= 0) close(fd);
-  }
-};
-
 }  // namespace
 
 Result<std::string> read_kernel_file(const std::string& path, std::size_t max_bytes) {
-  Fd f{open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)};
-  if (f.fd < 0) return os_error(fmt::format("opening {}", path), errno);
+  UniqueFd f(open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
+  if (!f) return os_error(fmt::format("opening {}", path), errno);
   struct stat st {};
-  if (fstat(f.fd, &st) != 0) return os_error(fmt::format("fstat {}", path), errno);
+  if (fstat(f.get(), &st) != 0) return os_error(fmt::format("fstat {}", path), errno);
   if (!S_ISREG(st.st_mode)) {
     return make_error(Errc::invalid_argument, fmt::format("{} is {}, not a kernel attribute file",
                                                           path, file_kind(st.st_mode)));
@@ -44,7 +39,7 @@ Result<std::string> read_kernel_file(const std::string& path, std::size_t max_by
   std::string out;
   char buf[4096];
   while (out.size() < max_bytes) {
-    const ssize_t n = read(f.fd, buf, std::min(sizeof(buf), max_bytes - out.size()));
+    const ssize_t n = read(f.get(), buf, std::min(sizeof(buf), max_bytes - out.size()));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return os_error(fmt::format("reading {}", path), errno);
     if (n == 0) break;
@@ -54,11 +49,11 @@ Result<std::string> read_kernel_file(const std::string& path, std::size_t max_by
 }
 
 Result<void> write_kernel_file(const std::string& path, std::string_view text) {
-  Fd f{open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)};
-  if (f.fd < 0) return os_error(fmt::format("opening {}", path), errno);
+  UniqueFd f(open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
+  if (!f) return os_error(fmt::format("opening {}", path), errno);
   ssize_t n;
   do {
-    n = write(f.fd, text.data(), text.size());
+    n = write(f.get(), text.data(), text.size());
   } while (n < 0 && errno == EINTR);
   if (n < 0) return os_error(fmt::format("writing '{}' to {}", text, path), errno);
   if (static_cast<std::size_t>(n) != text.size()) {

@@ -12,9 +12,25 @@
 
 namespace scxkit::internal {
 
-std::uint64_t file_size(const std::string& path) {
+Result<AppendLog> open_append_log(const std::string& path) {
+  AppendLog log;
+  log.fd.reset(
+      open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NONBLOCK | O_CLOEXEC | O_NOCTTY, 0644));
+  if (!log.fd) {
+    const int err = errno;
+    return os_error(fmt::format("cannot open the log {} for writing{}", path,
+                                err == ENXIO ? " (a FIFO nobody reads)" : ""),
+                    err);
+  }
   struct stat st {};
-  return stat(path.c_str(), &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
+  if (fstat(log.fd.get(), &st) != 0) return os_error(fmt::format("fstat {}", path), errno);
+  if (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode)) {
+    return make_error(Errc::invalid_argument,
+                      fmt::format("the log {} is {}, not a file", path,
+                                  S_ISFIFO(st.st_mode) ? "a FIFO" : "neither a file nor a device"));
+  }
+  log.start = S_ISREG(st.st_mode) ? static_cast<std::uint64_t>(st.st_size) : 0;
+  return log;
 }
 
 std::string tail_lines(const std::string& path, std::size_t lines, std::uint64_t from,

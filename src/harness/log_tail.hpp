@@ -8,6 +8,9 @@
 #include <string>
 #include <string_view>
 
+#include "harness/unique_fd.hpp"
+#include "scxkit/error.hpp"
+
 namespace scxkit::internal {
 
 inline constexpr std::size_t kLogWindow = 64 * 1024;  // bytes read from a log's end
@@ -19,9 +22,16 @@ inline constexpr std::size_t kLogLineCap = 2000;      // bytes kept of one line
 std::string tail_lines(const std::string& path, std::size_t lines, std::uint64_t from = 0,
                        std::size_t window = kLogWindow, std::size_t line_cap = kLogLineCap);
 
-// A file's size now, 0 if it does not exist: where this run's part of an
-// appended log starts.
-std::uint64_t file_size(const std::string& path);
+// A log a scheduler's output is appended to, and the size it had when opened:
+// this run's part starts there.
+struct AppendLog {
+  UniqueFd fd;
+  std::uint64_t start = 0;
+};
+// Opens (creating 0644) `path` for appending, never blocking: only a regular
+// file or a character device (/dev/null) is accepted — a FIFO, socket or
+// directory is refused with a message saying what it is.
+Result<AppendLog> open_append_log(const std::string& path);
 
 // Appends `more` to `text`, then keeps only its last `cap` bytes (from a line
 // start where there is one).

@@ -166,7 +166,17 @@ tl::expected<Scheduler, StartError> Scheduler::start(SchedulerSpec spec) {
         before.ops, before.state, sp.binary);
     return tl::unexpected<StartError>(std::move(e));
   }
-  s->log_start = internal::file_size(sp.log_path);
+  auto log = internal::open_append_log(sp.log_path);
+  if (!log) {
+    LogUnwritable e;
+    e.sys_errno = log.error().sys_errno;
+    e.message = fmt::format(
+        "{}; '{}' was not started. Give a log path in an existing, writable "
+        "directory (--log FILE).",
+        log.error().message, sp.binary);
+    return tl::unexpected<StartError>(std::move(e));
+  }
+  s->log_start = log->start;
   s->contain();
   auto hold = internal::SubreaperHold::acquire();
   if (!hold) {
@@ -180,7 +190,7 @@ tl::expected<Scheduler, StartError> Scheduler::start(SchedulerSpec spec) {
   auto child = internal::ChildProcess::spawn(
       {.binary = sp.binary,
        .args = sp.args,
-       .log_path = sp.log_path,
+       .log_fd = log->fd.get(),
        .use_pidfd = sp.use_pidfd,
        .join_procs_files = s->cgroup ? s->cgroup->procs_files() : std::vector<std::string>{}});
   if (!child) {

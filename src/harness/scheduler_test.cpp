@@ -156,6 +156,17 @@ class SchedulerTest : public ::testing::Test {
       args.push_back(a);
     }
     args.insert(args.end(), mode_args.begin() + 1, mode_args.end());
+    return spawn_cli(std::move(args));
+  }
+  // The CLI's exit status, or -1 if it did not exit within `limit` (it is killed then).
+  int cli_status(std::vector<std::string> mode_args, std::vector<std::string> options,
+                 std::chrono::milliseconds limit) {
+    const pid_t cli = start_cli(std::move(mode_args), std::move(options));
+    int status = -1;
+    if (!eventually([&] { return waitpid(cli, &status, WNOHANG) == cli; }, limit)) return -1;
+    return status;
+  }
+  pid_t spawn_cli(std::vector<std::string> args) {
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -650,6 +661,63 @@ TEST_F(SchedulerTest, TheSubreaperFlagIsRestoredWhenTheLastSchedulerIsGone) {
   }
   EXPECT_EQ(subreaper_flag(), 1) << "a flag the host set itself is left as it was";
   ASSERT_EQ(prctl(PR_SET_CHILD_SUBREAPER, 0), 0);
+}
+
+TEST_F(SchedulerTest, ABadLogPathIsItsOwnErrorNotBlamedOnTheBinary) {
+  const auto expect_log_error = [&](const fs::path& log, int err, const char* what) {
+    auto sp = spec({"attach", "0", "unlogged"});
+    sp.log_path = log.string();
+    const auto t0 = Clock::now();
+    auto s = Scheduler::start(sp);
+    ASSERT_FALSE(s) << what;
+    const auto* bad = std::get_if<LogUnwritable>(&s.error());
+    ASSERT_NE(bad, nullptr) << what << ": " << problem_of(s.error()).message;
+    EXPECT_EQ(bad->sys_errno, err) << what << ": " << bad->message;
+    EXPECT_NE(bad->message.find(log.string()), std::string::npos) << bad->message;
+    EXPECT_EQ(bad->message.find("executable"), std::string::npos) << bad->message;
+    EXPECT_LT(Clock::now() - t0, 1s) << what;
+    EXPECT_FALSE(fs::exists(root_.string() + ".pid")) << what << ": something was started";
+  };
+  expect_log_error(dir_ / "no-such-dir" / "sched.log", ENOENT, "a missing directory");
+  expect_log_error(dir_, EISDIR, "a directory");
+  const fs::path fifo = dir_ / "log.fifo";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  expect_log_error(fifo, ENXIO, "a FIFO nobody reads");
+  const int reader = open(fifo.c_str(), O_RDONLY | O_NONBLOCK);
+  ASSERT_GE(reader, 0);
+  expect_log_error(fifo, 0, "a FIFO someone reads");
+  close(reader);
+}
+
+TEST_F(SchedulerTest, AFifoAsOpsOrStateNeverBlocks) {
+  fs::create_directory(root_ / "root");
+  ASSERT_EQ(mkfifo((root_ / "root" / "ops").c_str(), 0600), 0);
+  int status = cli_status({"never-attach"}, {"--attach-timeout-ms", "800"}, 5s);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 5)
+      << "a FIFO as root/ops: status " << status << "\n"
+      << slurp(dir_ / "cli.out");
+
+  fs::remove_all(root_ / "root");
+  fs::remove(root_ / "state");
+  ASSERT_EQ(mkfifo((root_ / "state").c_str(), 0600), 0);
+  status = cli_status({"never-attach"}, {}, 5s);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 6)
+      << "a FIFO as state: status " << status << "\n"
+      << slurp(dir_ / "cli.out");
+}
+
+TEST_F(SchedulerTest, HoldMustBeAFiniteNumberOfSecondsInASaneRange) {
+  for (const char* hold : {"nan", "inf", "-inf", "1e10", "-1", "2592001"}) {
+    const int status = cli_status({"attach", "0", "held"}, {"--hold", hold}, 5s);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2)
+        << "--hold " << hold << ": status " << status;
+    const std::string out = slurp(dir_ / "cli.out");
+    EXPECT_NE(out.find("scxkit: --hold"), std::string::npos) << out;
+    EXPECT_FALSE(fs::exists(root_.string() + ".pid")) << "--hold " << hold << " started it";
+    fs::remove(root_.string() + ".pid");
+  }
+  const int status = cli_status({"attach", "0", "held"}, {"--hold", "0.2"}, 5s);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << slurp(dir_ / "cli.out");
 }
 
 TEST_F(SchedulerTest, BadSpecsAndMissingBinariesAreTheirOwnErrors) {
