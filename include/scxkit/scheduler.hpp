@@ -11,6 +11,9 @@
 // joined before exec, so it and every descendant — helpers that setsid() too —
 // are killed as a whole on stop. Where no cgroup can be made (not root), it
 // falls back to its process group and containment() says what that leaves open.
+// It dies with the harness (parent-death SIGKILL: the kernel ties it to the
+// *thread* that called start(), so call it from a thread that lives on); what
+// a killed harness left in its cgroup is cleared by the next start().
 //
 // Start: the process (its own process group, stdout+stderr to the log) must
 // stay alive for the liveness window, watched through a pidfd; meanwhile
