@@ -462,19 +462,16 @@ Result<std::vector<pid_t>> Cgroup::kill(milliseconds timeout) const {
       while (!event_set(d, "frozen") && Clock::now() < freeze_end) sleep_step(step, freeze_end);
     }
     auto members = list_tree(d);
-    if (!members) return tl::unexpected(members.error());
-    killed = std::move(*members);
-    if (auto k = internal::write_kernel_file(d + "/cgroup.kill", "1"); !k) {
-      return tl::unexpected(k.error());
-    }
+    auto k = internal::write_kernel_file(d + "/cgroup.kill", "1");
     milliseconds step(1);
-    while (event_set(d, "populated") && Clock::now() < deadline) sleep_step(step, deadline);
-    // Thawed again, so a process that joins later is not frozen on arrival.
-    if (can_freeze) {
-      if (auto f = freeze(false); !f) return tl::unexpected(f.error());
-    }
+    while (k && event_set(d, "populated") && Clock::now() < deadline) sleep_step(step, deadline);
+    // Thawed again on every path, so a process that joins later is not frozen on arrival.
+    auto thawed = can_freeze ? freeze(false) : Result<void>{};
+    if (!members) return tl::unexpected(members.error());
+    if (!k) return tl::unexpected(k.error());
+    if (!thawed) return tl::unexpected(thawed.error());
     if (event_set(d, "populated")) return still_there(0);
-    return killed;
+    return std::move(*members);
   }
   // No cgroup.kill: freeze (where possible), SIGKILL what is listed, thaw, until empty.
   milliseconds step(1);
