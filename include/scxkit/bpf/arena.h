@@ -25,6 +25,12 @@ void __arena *bpf_arena_alloc_pages(void *map, void __arena *addr, __u32 page_cn
 void bpf_arena_free_pages(void *map, void __arena *ptr, __u32 page_cnt) __ksym __weak;
 int bpf_arena_reserve_pages(void *map, void __arena *ptr, __u32 page_cnt) __ksym __weak;
 
+/* The verifier ties a program to its arena when the program names the arena
+ * map; a program that only dereferences arena pointers it was handed must
+ * still name it, or it is refused ("addr_space_cast insn can only be used in a
+ * program that has an associated arena"). Call this once in such a program. */
+#define scxkit_arena_use(map) asm volatile("" : : "r"(&(map)))
+
 #define SCXKIT_ARENA_PTR(T) __u32
 /* The arena pointer for a 32-bit arena offset (0 gives NULL). */
 #define scxkit_arena_ptr(type, off) ((type __arena *)(__u64)(__u32)(off))
