@@ -96,8 +96,7 @@ int page_tag(struct test_tag_args *args) {
 
 SEC("syscall")
 int say(void *ctx) {
-  scxkit_stream_printk(SCXKIT_STDOUT, "hello from BPF stdout\n");
-  return 0;
+  return scxkit_stream_printk(SCXKIT_STDOUT, "hello from BPF stdout\n");
 }
 
 char LICENSE[] SEC("license") = "GPL";
