@@ -29,6 +29,10 @@ struct bpf_object;
 
 namespace scxkit {
 
+namespace internal {
+class ProgramSetBuilder;
+}  // namespace internal
+
 inline constexpr std::uint32_t kBpfMapTypeArena = 33;
 
 struct BpfMapInfo {
@@ -86,7 +90,7 @@ class KernelArenaMap {
   Result<ArenaMapping> map() const { return map_kernel_arena(fd()); }
 
  private:
-  friend class ProgramSetBuilder;
+  friend class internal::ProgramSetBuilder;
   struct State;
   explicit KernelArenaMap(std::shared_ptr<const State> state) : state_(std::move(state)) {}
   std::shared_ptr<const State> state_;

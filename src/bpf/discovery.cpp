@@ -22,6 +22,8 @@ int KernelArenaMap::fd() const {
   return state_->fd.get();
 }
 
+namespace internal {
+
 // Collects programs one at a time and remembers which one first used which
 // arena, so a conflict names both sides.
 class ProgramSetBuilder {
@@ -86,8 +88,10 @@ class ProgramSetBuilder {
   std::string arena_user_;
 };
 
+}  // namespace internal
+
 Result<ProgramSet> discover_programs(std::span<const int> prog_fds, ArenaNeed need) {
-  ProgramSetBuilder builder;
+  internal::ProgramSetBuilder builder;
   for (int fd : prog_fds) {
     if (auto r = builder.add(fd); !r) return tl::unexpected(r.error());
   }
