@@ -17,7 +17,8 @@ struct DoctorOptions {
   std::string mountinfo = "/proc/self/mountinfo";
 };
 
-// Probes, in order: bpf_arena, bpf_prog, arena_emulation, sched_ext, cgroup, clang_bpf.
+// Probes, in order: bpf_arena, bpf_prog, arena_emulation, sched_ext, cgroup, clang_bpf,
+// bpftool, libbpf, bpf_streams.
 // Every probe really tries the thing; none reads a version number and guesses.
 std::vector<Capability> probe_host(const DoctorOptions& options = {});
 

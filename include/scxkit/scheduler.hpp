@@ -6,6 +6,15 @@
 //   if (auto trouble = s->watch(10s)) { ... }   // died or detached meanwhile
 //   auto stopped = s->stop();
 //
+// Containment: the scheduler runs in a cgroup of its own
+// (<cgroup_parent>/run-.../scheduler in the cgroup2 tree, or the v1 freezer),
+// joined before exec, so it and every descendant — helpers that setsid() too —
+// are killed as a whole on stop. Where no cgroup can be made (not root), it
+// falls back to its process group and containment() says what that leaves open.
+// It dies with the harness (parent-death SIGKILL: the kernel ties it to the
+// *thread* that called start(), so call it from a thread that lives on); what
+// a killed harness left in its cgroup is cleared by the next start().
+//
 // Start: the process (its own process group, stdout+stderr to the log) must
 // stay alive for the liveness window, watched through a pidfd; meanwhile
 // <sysfs_root>/root/ops is watched (inotify, POLLPRI, capped re-checks) until
@@ -42,15 +51,21 @@ struct ProcessExit {
 struct SchedulerSpec {
   std::string binary;  // a path, or a name searched in PATH
   std::vector<std::string> args;
-  std::string log_path;  // stdout and stderr are appended here
+  std::string log_path;  // stdout and stderr are appended here (a file or a device)
   std::string sysfs_root = "/sys/kernel/sched_ext";
   std::string kernel_log = "/dev/kmsg";  // read for exit reasons; "" to skip
   std::chrono::milliseconds liveness_window{1000};
   std::chrono::milliseconds attach_timeout{10000};  // from spawn; at least the liveness window
   std::chrono::milliseconds stop_grace{5000};       // SIGTERM, then the kill signal
   std::chrono::milliseconds kill_timeout{2000};     // after the kill signal, before "wedged"
+  // Its cgroup goes under this path in each hierarchy; "" = process group only.
+  std::string cgroup_parent = "scxkit";
   bool use_pidfd = true;      // false: watch /proc/<pid>, as on kernels without pidfd_open
   int kill_signal = SIGKILL;  // tests put a harmless signal here to play a wedged process
+  // Readable = stop now: a signalfd, or a self-pipe a signal handler writes
+  // to. Every wait of start() and watch() includes it: start() then kills the
+  // scheduler and returns Interrupted; watch() returns at once. -1: none.
+  int stop_fd = -1;
 };
 
 // What every problem carries.
@@ -62,6 +77,11 @@ struct InvalidSpec : SchedulerProblem {};
 // Another scheduler held sched_ext before this one was started; nothing was spawned.
 struct SchedExtBusy : SchedulerProblem {
   SchedExtStatus seen;
+};
+// The log could not be opened for appending (a missing directory, no
+// permission, a FIFO or directory in its place); nothing was spawned.
+struct LogUnwritable : SchedulerProblem {
+  int sys_errno = 0;  // 0: it exists but is not a file
 };
 struct SpawnFailed : SchedulerProblem {
   int sys_errno = 0;
@@ -75,6 +95,8 @@ struct AttachTimeout : SchedulerProblem {
   SchedExtStatus last_seen;  // sysfs was readable; ops stayed empty
 };
 struct SysfsAbsent : SchedulerProblem {};
+// stop_fd became readable before the scheduler was up; it was killed.
+struct Interrupted : SchedulerProblem {};
 struct WedgedOnStop : SchedulerProblem {
   pid_t pid = 0;
 };
@@ -85,8 +107,8 @@ struct DetachedWhileRunning : SchedulerProblem {
   std::optional<ScxExit> kernel_exit;  // kind and reason, where the kernel said
 };
 
-using StartError = std::variant<InvalidSpec, SchedExtBusy, SpawnFailed, DiedDuringLiveness,
-                                AttachTimeout, SysfsAbsent>;
+using StartError = std::variant<InvalidSpec, SchedExtBusy, LogUnwritable, SpawnFailed,
+                                DiedDuringLiveness, AttachTimeout, SysfsAbsent, Interrupted>;
 const SchedulerProblem& problem_of(const StartError& error);
 
 struct StopReport {
@@ -115,12 +137,17 @@ class Scheduler {
   const std::string& name() const;                // what root/ops said
   std::chrono::milliseconds attach_time() const;  // spawn to attach seen
   std::chrono::steady_clock::time_point attached_at() const;
+  // How it is contained: "cgroup <dir> (...)", or "process group only: <why>;
+  // <what escapes>".
+  const std::string& containment() const;
 
   // Waits up to `duration`; returns at once (within 100 ms) if the process
-  // dies or the kernel detaches the scheduler.
+  // dies or the kernel detaches the scheduler, or (with nothing) when stop_fd
+  // becomes readable.
   std::optional<DetachedWhileRunning> watch(std::chrono::milliseconds duration);
   // SIGTERM to the process group, then the kill signal after the grace
-  // period; helpers go too. Calling it again returns the same report.
+  // period; then every helper left — the whole cgroup — is killed and
+  // reaped. Calling it again returns the same report.
   tl::expected<StopReport, WedgedOnStop> stop();
 
  private:

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "arena_ops.skel.h"
+#include "bpf/libbpf_util.hpp"
 #include "bpf/progs/arena_ops.h"
 
 namespace scxkit::bpf {
@@ -20,22 +21,9 @@ struct ArenaOps::Skeleton {
 
 namespace {
 
-// libbpf reports failures as negative error codes (and sets errno).
-tl::unexpected<Error> libbpf_error(std::string_view what, int err) {
-  err = err < 0 ? -err : err;
-  if (err == EPERM) {
-    return make_error(Errc::unsupported,
-                      fmt::format("{}: not permitted (run as root or with CAP_BPF)", what));
-  }
-  return os_error(what, err);
-}
-
 Result<scxkit_arena_op> run(const bpf_program* prog, scxkit_arena_op op) {
-  LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = &op, .ctx_size_in = sizeof(op));
-  if (const int err = bpf_prog_test_run_opts(bpf_program__fd(prog), &opts); err != 0) {
-    return libbpf_error(fmt::format("running BPF program {}", bpf_program__name(prog)), err);
-  }
-  return op;  // the kernel copied the argument block back
+  if (auto r = test_run(prog, &op, sizeof(op)); !r) return tl::unexpected(r.error());
+  return op;
 }
 
 }  // namespace
@@ -53,13 +41,7 @@ Result<ArenaOps> ArenaOps::load(int arena_map_fd) {
     return libbpf_error("handing the arena map to the arena_ops BPF object", err);
   }
   if (const int err = arena_ops__load(holder->skel); err != 0) {
-    if (-err == EINVAL || -err == ENOENT || -err == EOPNOTSUPP) {
-      return make_error(Errc::unsupported,
-                        fmt::format("loading the arena_ops BPF programs failed ({}): this kernel "
-                                    "lacks BPF arenas or their kfuncs (Linux 6.9+ needed)",
-                                    std::strerror(-err)));
-    }
-    return libbpf_error("loading the arena_ops BPF programs", err);
+    return load_error("arena_ops", err);
   }
   return ArenaOps(std::move(holder));
 }

@@ -47,7 +47,7 @@ Result<Fd> create_arena_map(std::uint32_t pages, std::uint64_t map_extra, std::u
   return Fd(static_cast<int>(fd));
 }
 
-Result<std::uint32_t> run_syscall_program(std::uint32_t value) {
+Result<Fd> load_syscall_program(std::uint32_t value) {
   // r0 = value; exit
   const bpf_insn prog[] = {
       {BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, static_cast<std::int32_t>(value)},
@@ -64,14 +64,58 @@ Result<std::uint32_t> run_syscall_program(std::uint32_t value) {
   std::strncpy(attr.prog_name, "scxkit_probe", sizeof(attr.prog_name) - 1);
   const long fd = sys_bpf(BPF_PROG_LOAD, &attr);
   if (fd < 0) return os_error("loading a SEC(\"syscall\") program", errno);
-  Fd prog_fd(static_cast<int>(fd));
+  return Fd(static_cast<int>(fd));
+}
 
+Result<std::uint32_t> run_syscall_program(std::uint32_t value) {
+  auto prog_fd = load_syscall_program(value);
+  if (!prog_fd) return tl::unexpected(prog_fd.error());
+  bpf_attr attr;
   std::memset(&attr, 0, sizeof(attr));
-  attr.test.prog_fd = static_cast<std::uint32_t>(prog_fd.get());
+  attr.test.prog_fd = static_cast<std::uint32_t>(prog_fd->get());
   if (sys_bpf(BPF_PROG_TEST_RUN, &attr) < 0) {
     return os_error("running the program with BPF_PROG_TEST_RUN", errno);
   }
   return attr.test.retval;
+}
+
+Result<std::string> read_prog_stream(int prog_fd, ProgStream stream) {
+  // The 6.17 uapi layout of attr.prog_stream_read, which Debian's headers lack.
+  struct StreamRead {
+    std::uint64_t stream_buf;
+    std::uint32_t stream_buf_len;
+    std::uint32_t stream_id;
+    std::uint32_t prog_fd;
+  };
+  static_assert(sizeof(StreamRead) <= sizeof(bpf_attr));
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    bpf_attr attr;
+    std::memset(&attr, 0, sizeof(attr));  // padding included, or the kernel says EINVAL
+    const StreamRead req{reinterpret_cast<std::uintptr_t>(buf), sizeof(buf),
+                         static_cast<std::uint32_t>(stream), static_cast<std::uint32_t>(prog_fd)};
+    std::memcpy(&attr, &req, sizeof(req));
+    const long n = sys_bpf(static_cast<int>(kCmdProgStreamReadByFd), &attr);
+    if (n < 0) {
+      const int e = errno;
+      if (e == EINVAL || e == ENOTTY || e == EOPNOTSUPP) {
+        // An unknown command and a descriptor of the wrong kind look alike.
+        return make_error(Errc::unsupported,
+                          fmt::format("the kernel refused to read a BPF program stream ({}): it "
+                                      "has no program streams (Linux 6.17+ has them), or "
+                                      "descriptor {} is not a BPF program",
+                                      std::strerror(e), prog_fd));
+      }
+      if (e == EPERM) {
+        return make_error(Errc::unsupported,
+                          "reading a BPF program stream: not permitted (run as root)");
+      }
+      return os_error("reading a BPF program stream", e);
+    }
+    if (n == 0) return out;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
 }
 
 }  // namespace scxkit::bpf

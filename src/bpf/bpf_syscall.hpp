@@ -1,9 +1,11 @@
-// Raw bpf(2) calls for what Debian's libbpf 1.1 does not know: arena maps
-// (created with the syscall, then handed to libbpf objects with
-// bpf_map__reuse_fd) and a minimal SEC("syscall") program for probing.
+// Raw bpf(2) calls for what libbpf does not offer: arena maps created with
+// the syscall (then handed to libbpf objects with bpf_map__reuse_fd), a
+// minimal SEC("syscall") program for probing, and program stream reads
+// (libbpf 1.4 predates them).
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "scxkit/error.hpp"
 
@@ -34,8 +36,17 @@ class Fd {
 
 // BPF_MAP_TYPE_ARENA with `pages` pages; map_extra fixes user_vm_start (0: chosen at mmap).
 Result<Fd> create_arena_map(std::uint32_t pages, std::uint64_t map_extra, std::uint32_t map_flags);
-// Loads a BPF_PROG_TYPE_SYSCALL program "return value;" and runs it once with
-// BPF_PROG_TEST_RUN; returns what it returned.
+// Loads a BPF_PROG_TYPE_SYSCALL program "return value;".
+Result<Fd> load_syscall_program(std::uint32_t value);
+// Loads that program and runs it once with BPF_PROG_TEST_RUN; returns what it
+// returned.
 Result<std::uint32_t> run_syscall_program(std::uint32_t value);
+
+// A BPF program's output streams (Linux 6.17+), written by BPF code with
+// bpf_stream_vprintk_impl() and by the kernel (e.g. on a stray arena access).
+enum class ProgStream : std::uint32_t { out = 1, err = 2 };
+// Reads everything the stream holds now; reading consumes it. Errors:
+// unsupported (the kernel has no program streams), system_error.
+Result<std::string> read_prog_stream(int prog_fd, ProgStream stream);
 
 }  // namespace scxkit::bpf

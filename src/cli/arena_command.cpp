@@ -217,8 +217,9 @@ int run_pages_bench(const PagesBenchOptions& o) {
 }  // namespace
 
 void add_arena_command(CLI::App& app, int& exit_code) {
-  auto* arena = app.add_subcommand("arena", "Work with emulated BPF arenas");
+  auto* arena = app.add_subcommand("arena", "Work with emulated and kernel BPF arenas");
   arena->require_subcommand(1);
+  add_arena_show_command(arena, exit_code);
   arena->add_subcommand("demo", "Walk through an arena: views, typed pointers, lazy faults")
       ->callback([&exit_code] { exit_code = run_demo(); });
   auto* bench = arena->add_subcommand("bench", "Measure the arena against its peers");

@@ -1,6 +1,13 @@
+#include <fcntl.h>
 #include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
 
 #include <chrono>
+#include <cmath>
 #include <variant>
 
 #include <fmt/format.h>
@@ -23,12 +30,21 @@ enum SchedExit : int {
   kWedgedOnStop = 7,
   kDetachedWhileRunning = 8,
   kSchedExtBusy = 9,
+  kInterrupted = 10,
 };
 
+// Self-pipe: the handler makes it readable, and every wait of the harness polls it.
 volatile sig_atomic_t g_stop_requested = 0;
+int g_stop_pipe[2] = {-1, -1};
 void on_stop_signal(int) {
   g_stop_requested = 1;
+  const int saved = errno;
+  if (write(g_stop_pipe[1], "s", 1) < 0) {
+  }  // full already: it is readable, which is all that counts
+  errno = saved;
 }
+
+constexpr double kMaxHoldSeconds = 30 * 24 * 3600;
 
 struct StartOptions {
   SchedulerSpec spec;
@@ -53,10 +69,12 @@ int start_error_code(const StartError& e) {
   struct Code {
     int operator()(const InvalidSpec&) const { return kUsage; }
     int operator()(const SchedExtBusy&) const { return kSchedExtBusy; }
+    int operator()(const LogUnwritable&) const { return kUsage; }
     int operator()(const SpawnFailed&) const { return kSpawnFailed; }
     int operator()(const DiedDuringLiveness&) const { return kDiedDuringLiveness; }
     int operator()(const AttachTimeout&) const { return kAttachTimeout; }
     int operator()(const SysfsAbsent&) const { return kSysfsAbsent; }
+    int operator()(const Interrupted&) const { return kInterrupted; }
   };
   return std::visit(Code{}, e);
 }
@@ -65,10 +83,16 @@ int run_start(StartOptions& o) {
   o.spec.liveness_window = std::chrono::milliseconds(o.liveness_ms);
   o.spec.attach_timeout = std::chrono::milliseconds(o.attach_timeout_ms);
   o.spec.stop_grace = std::chrono::milliseconds(o.grace_ms);
+  if (pipe2(g_stop_pipe, O_NONBLOCK | O_CLOEXEC) != 0) {
+    print_error(fmt::format("cannot create the stop pipe: {}", strerror(errno)));
+    return 1;
+  }
+  o.spec.stop_fd = g_stop_pipe[0];
   struct sigaction sa {};
   sa.sa_handler = on_stop_signal;
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
+  // A hangup (the terminal closed) stops it cleanly too, instead of killing us
+  // and leaving the scheduler to the parent-death signal.
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &sa, nullptr);
 
   fmt::print("starting {} (log: {})\n", o.spec.binary, o.spec.log_path);
   auto s = Scheduler::start(o.spec);
@@ -80,6 +104,8 @@ int run_start(StartOptions& o) {
              s->attach_time().count(),
              o.hold_seconds < 0 ? std::string("holding until Ctrl-C")
                                 : fmt::format("holding for {} s", o.hold_seconds));
+  fmt::print("contained in: {}\n", s->containment());
+  std::fflush(stdout);  // progress for whoever reads a redirected stdout now
   int code = kAttachedAndStopped;
   const auto hold_end = std::chrono::steady_clock::now() +
                         std::chrono::duration_cast<std::chrono::steady_clock::duration>(
@@ -116,12 +142,28 @@ void add_sched_command(CLI::App& app, int& exit_code) {
       "Start a scheduler, prove it attached, hold it, stop it cleanly.\n"
       "Exit codes: 0 attached and stopped, 2 usage, 3 spawn failed, 4 died during the liveness "
       "window, 5 alive but never attached (timeout), 6 sched_ext sysfs absent, 7 wedged on "
-      "stop, 8 detached or died while running, 9 another scheduler already attached.");
+      "stop, 8 detached or died while running, 9 another scheduler already attached, 10 "
+      "stopped by SIGINT/SIGTERM/SIGHUP before it was up.");
   start->add_option("binary", o.spec.binary, "The scheduler binary (path or name in PATH)")
       ->required();
   start->add_option("args", o.spec.args, "Arguments for the scheduler, after --");
-  start->add_option("--hold", o.hold_seconds, "Seconds to hold it attached (default: until Ctrl-C)")
-      ->check(CLI::NonNegativeNumber);
+  start
+      ->add_option("--hold", o.hold_seconds,
+                   "Seconds to hold it attached, at most 30 days (default: until Ctrl-C)")
+      ->check(CLI::Validator(
+          [](std::string& text) -> std::string {
+            // CLI11's Range lets nan through (every comparison with nan is false).
+            double v = 0;
+            if (!CLI::detail::lexical_cast(text, v) || !std::isfinite(v) || v < 0 ||
+                v > kMaxHoldSeconds) {
+              return fmt::format(
+                  "a number of seconds from 0 to {} (30 days) is needed, not '{}'; leave it "
+                  "out to hold until Ctrl-C",
+                  kMaxHoldSeconds, text);
+            }
+            return {};
+          },
+          "SECONDS"));
   start->add_option("--sysfs-root", o.spec.sysfs_root, "The sched_ext sysfs directory")
       ->capture_default_str();
   start->add_option("--log", o.spec.log_path, "Where the scheduler's stdout and stderr go")

@@ -1,18 +1,21 @@
 #include "scxkit/doctor.hpp"
 
+#include <bpf/libbpf.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 
 #include <fmt/format.h>
 
 #include "bpf/bpf_syscall.hpp"
+#include "bpf/stream_probe.hpp"
 #include "scxkit/arena.hpp"
 #include "scxkit/cgroup.hpp"
+#include "scxkit/sched_ext.hpp"
 
 namespace scxkit {
 
@@ -75,18 +78,15 @@ Capability probe_arena_emulation() {
 
 Capability probe_sched_ext(const std::string& root) {
   Capability c{"sched_ext", false, ""};
-  std::ifstream state(root + "/state");
-  std::string s;
-  if (!(state >> s)) {
+  const SchedExtStatus s = read_sched_ext_status(root);
+  if (!s.present) {
     c.reason =
         fmt::format("{} is absent: the kernel was built without CONFIG_SCHED_CLASS_EXT", root);
     return c;
   }
-  std::ifstream ops(root + "/root/ops");
-  std::string name;
-  std::getline(ops, name);
   c.available = true;
-  c.reason = fmt::format("state {}{}", s, name.empty() ? "" : fmt::format(", scheduler {}", name));
+  c.reason =
+      fmt::format("state {}{}", s.state, s.ops.empty() ? "" : fmt::format(", scheduler {}", s.ops));
   return c;
 }
 
@@ -104,22 +104,71 @@ Capability probe_cgroup(const std::string& mountinfo) {
   return c;
 }
 
-Capability probe_clang_bpf() {
-  Capability c{"clang_bpf", false, "clang-19 not found in PATH (apt-get install clang-19)"};
+// The first executable `name` in $PATH, then in `extra` (":"-separated), or "".
+std::string find_program(const std::string& name, const std::string& extra = "") {
   const char* path = std::getenv("PATH");
-  std::string dirs = path != nullptr ? path : "/usr/bin:/bin";
+  const std::string dirs = std::string(path != nullptr ? path : "/usr/bin:/bin") + ":" + extra;
   std::size_t start = 0;
   while (start <= dirs.size()) {
     const std::size_t end = std::min(dirs.find(':', start), dirs.size());
-    const std::filesystem::path candidate =
-        std::filesystem::path(dirs.substr(start, end - start)) / "clang-19";
-    if (access(candidate.c_str(), X_OK) == 0) {
-      c.available = true;
-      c.reason = fmt::format("{} (targets BPF with -target bpf -mcpu=v3)", candidate.string());
-      break;
+    const std::string dir = dirs.substr(start, end - start);
+    if (!dir.empty()) {
+      const std::filesystem::path candidate = std::filesystem::path(dir) / name;
+      if (access(candidate.c_str(), X_OK) == 0) return candidate.string();
     }
     start = end + 1;
   }
+  return "";
+}
+
+Capability probe_clang_bpf() {
+  Capability c{"clang_bpf", false, "clang-19 not found in PATH (apt-get install clang-19)"};
+  if (const std::string path = find_program("clang-19"); !path.empty()) {
+    c.available = true;
+    c.reason = fmt::format("{} (targets BPF with -target bpf -mcpu=v3)", path);
+  }
+  return c;
+}
+
+Capability probe_bpftool() {
+  Capability c{"bpftool", false,
+               "bpftool not found in PATH, /usr/sbin or /sbin (apt-get install bpftool; 7.x from "
+               "bookworm-backports generates the skeletons)"};
+  if (const std::string path = find_program("bpftool", "/usr/sbin:/sbin"); !path.empty()) {
+    c.available = true;
+    c.reason = fmt::format("{} (generates vmlinux.h and libbpf skeletons)", path);
+  }
+  return c;
+}
+
+Capability probe_libbpf() {
+  Capability c{"libbpf", false, ""};
+  const auto major = libbpf_major_version(), minor = libbpf_minor_version();
+  c.available = major > 1 || (major == 1 && minor >= 4);
+  c.reason = fmt::format("runtime library {}.{}{}", major, minor,
+                         c.available ? " (arenas, skeletons, struct_ops links)"
+                                     : ": 1.4 or newer is needed for arenas");
+  return c;
+}
+
+Capability probe_bpf_streams() {
+  Capability c{"bpf_streams", false, ""};
+  auto prog = bpf::load_syscall_program(0);
+  if (!prog) {
+    c.reason = prog.error().message;
+    return c;
+  }
+  if (auto read = bpf::read_prog_stream(prog->get(), bpf::ProgStream::err); !read) {
+    c.reason = read.error().message;
+    return c;
+  }
+  c.available = true;
+  auto printed = bpf::probe_stream_print();
+  c.reason = printed ? "read a program's stream, and BPF code printed to one"
+                     : fmt::format(
+                           "program streams can be read (scxkit prog stderr works), but "
+                           "BPF code cannot print to them: {}",
+                           printed.error().message);
   return c;
 }
 
@@ -131,7 +180,10 @@ std::vector<Capability> probe_host(const DoctorOptions& options) {
           probe_arena_emulation(),
           probe_sched_ext(options.sched_ext_root),
           probe_cgroup(options.mountinfo),
-          probe_clang_bpf()};
+          probe_clang_bpf(),
+          probe_bpftool(),
+          probe_libbpf(),
+          probe_bpf_streams()};
 }
 
 }  // namespace scxkit

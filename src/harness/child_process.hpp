@@ -8,6 +8,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "scxkit/error.hpp"
@@ -17,13 +18,26 @@ namespace scxkit::internal {
 
 using Clock = std::chrono::steady_clock;
 
+struct SpawnSpec {
+  std::string binary;  // a path, or a name searched in PATH
+  std::vector<std::string> args;
+  int log_fd = -1;  // stdout and stderr go here (borrowed; the child gets a copy)
+  bool use_pidfd = true;
+  std::chrono::milliseconds exec_timeout{5000};  // fork to exec done (a binary on a hung mount)
+  // cgroup.procs files the child writes "0" to before exec, so nothing it
+  // runs is ever outside its cgroup.
+  std::vector<std::string> join_procs_files;
+};
+
 class ChildProcess {
  public:
-  // Spawns `binary` (searched in PATH) with stdout and stderr appended to
-  // `log_path`, as the leader of a new process group. The caller becomes a
-  // child subreaper so helpers the child forks are reaped here too.
-  static Result<ChildProcess> spawn(const std::string& binary, const std::vector<std::string>& args,
-                                    const std::string& log_path, bool use_pidfd);
+  // Forks and execs the binary as the leader of a new process group, with
+  // every signal disposition and the mask reset, stdin from /dev/null, and
+  // SIGKILL as its parent-death signal: it dies with the thread that spawned
+  // it (a thread, not the process — the kernel's rule). Hold a SubreaperHold
+  // meanwhile, so helpers the child forks are reaped here too. Each step in
+  // the child reports its errno back through a pipe.
+  static Result<ChildProcess> spawn(const SpawnSpec& spec);
   ChildProcess(ChildProcess&& o) noexcept;
   ChildProcess& operator=(ChildProcess&&) = delete;
   ~ChildProcess();
@@ -42,6 +56,10 @@ class ChildProcess {
   // SIGKILLs what is left of the group and reaps it, within the deadline.
   // Returns false if something in the group is still alive at the deadline.
   bool kill_and_reap_group(Clock::time_point deadline);
+  // Reaps `pids` — killed helpers that were reparented to this subreaper —
+  // once they are dead; pids that are not our children are waited on until
+  // they are gone. False if one is still there at the deadline.
+  static bool reap_helpers(std::vector<pid_t> pids, Clock::time_point deadline);
 
  private:
   ChildProcess(pid_t pid, int pidfd) : pid_(pid), pidfd_(pidfd) {}
@@ -50,12 +68,23 @@ class ChildProcess {
   std::optional<ProcessExit> reaped_;
 };
 
-// The last `lines` lines of what a file holds past byte `from` ("" if unreadable).
-std::string tail_lines(const std::string& path, std::size_t lines, std::uint64_t from = 0);
+// Makes this process a child subreaper while any hold exists (helpers of a
+// scheduler that dies are reparented here, to be reaped), and restores what
+// the flag was before the first hold when the last one goes: the host
+// program's own orphans must not become its zombies for good.
+class SubreaperHold {
+ public:
+  static Result<SubreaperHold> acquire();
+  SubreaperHold(SubreaperHold&& o) noexcept : held_(std::exchange(o.held_, false)) {}
+  SubreaperHold& operator=(SubreaperHold&&) = delete;
+  ~SubreaperHold();
+
+ private:
+  SubreaperHold() = default;
+  bool held_ = false;
+};
+
 // The state letter in /proc/<pid>/stat (R, S, D, Z, ...), or '?' if there is none.
 char process_state(pid_t pid);
-
-// A file's size now, 0 if it does not exist.
-std::uint64_t file_size(const std::string& path);
 
 }  // namespace scxkit::internal

@@ -1,18 +1,21 @@
 #include "scxkit/sched_ext.hpp"
 
 #include <array>
-#include <fstream>
+
+#include "harness/kernel_files.hpp"
 
 namespace scxkit {
 
 namespace {
 
+// Through the never-blocking reader: a FIFO planted as `state` or `root/ops`
+// counts as unreadable instead of hanging the harness in open().
 std::string first_line(const std::string& path, bool& readable) {
-  std::ifstream in(path);
-  readable = static_cast<bool>(in);
-  std::string line;
-  std::getline(in, line);
-  while (!line.empty() && (line.back() == '\n' || line.back() == ' ')) line.pop_back();
+  auto text = internal::read_kernel_file(path, 4096);
+  readable = text.has_value();
+  if (!text) return {};
+  std::string line = text->substr(0, text->find('\n'));
+  while (!line.empty() && line.back() == ' ') line.pop_back();
   return line;
 }
 

@@ -59,12 +59,20 @@ SchedExtStatus SchedExtWatch::read() {
   return read_sched_ext_status(root_);
 }
 
-void SchedExtWatch::wait(int extra_fd, Clock::time_point deadline) {
-  pollfd fds[3];
+bool fd_ready(int fd) {
+  if (fd < 0) return false;
+  pollfd p{fd, POLLIN, 0};
+  return poll(&p, 1, 0) > 0;
+}
+
+void SchedExtWatch::wait(std::initializer_list<int> extra_fds, Clock::time_point deadline) {
+  pollfd fds[4];
   nfds_t n = 0;
   if (inotify_ >= 0) fds[n++] = {inotify_, POLLIN, 0};
   if (ops_fd_ >= 0) fds[n++] = {ops_fd_, POLLPRI, 0};
-  if (extra_fd >= 0) fds[n++] = {extra_fd, POLLIN, 0};
+  for (int fd : extra_fds) {
+    if (fd >= 0 && n < std::size(fds)) fds[n++] = {fd, POLLIN, 0};
+  }
   const auto now = Clock::now();
   const auto until = std::min(deadline, now + cadence_);
   const auto ms = std::chrono::ceil<std::chrono::milliseconds>(until - now).count();
@@ -95,12 +103,20 @@ KernelLogTail::~KernelLogTail() {
   if (fd_ >= 0) close(fd_);
 }
 
-std::string KernelLogTail::read_new() {
+std::string KernelLogTail::read_new(std::size_t max_bytes) {
   std::string out;
   if (fd_ < 0) return out;
+  if (!kmsg_) {
+    // Skip what lies beyond the last max_bytes: only the end can hold the exit.
+    struct stat st {};
+    const off_t at = lseek(fd_, 0, SEEK_CUR);
+    if (at >= 0 && fstat(fd_, &st) == 0 && st.st_size - at > static_cast<off_t>(max_bytes)) {
+      lseek(fd_, st.st_size - static_cast<off_t>(max_bytes), SEEK_SET);
+    }
+  }
   char buf[8192];
-  for (;;) {
-    const ssize_t n = ::read(fd_, buf, sizeof(buf));
+  while (out.size() < max_bytes) {
+    const ssize_t n = ::read(fd_, buf, std::min(sizeof(buf), max_bytes - out.size()));
     if (n < 0 && errno == EPIPE) continue;  // kmsg records were overwritten; go on
     if (n <= 0) break;
     std::string_view record(buf, static_cast<std::size_t>(n));

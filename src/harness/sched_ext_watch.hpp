@@ -5,9 +5,11 @@
 #pragma once
 
 #include <chrono>
+#include <initializer_list>
 #include <string>
 
 #include "harness/child_process.hpp"
+#include "harness/log_tail.hpp"
 #include "scxkit/sched_ext.hpp"
 
 namespace scxkit::internal {
@@ -20,9 +22,10 @@ class SchedExtWatch {
   SchedExtWatch& operator=(const SchedExtWatch&) = delete;
 
   SchedExtStatus read();
-  // Sleeps until the tree may have changed, `extra_fd` (a pidfd, or -1)
-  // becomes readable, the next re-check is due, or the deadline.
-  void wait(int extra_fd, Clock::time_point deadline);
+  // Sleeps until the tree may have changed, one of `extra_fds` (a pidfd, a
+  // stop request; -1 for none) becomes readable, the next re-check is due, or
+  // the deadline.
+  void wait(std::initializer_list<int> extra_fds, Clock::time_point deadline);
 
  private:
   void add_watches();
@@ -37,13 +40,16 @@ class SchedExtWatch {
 
 // New kernel log text since construction: /dev/kmsg records, or lines
 // appended to a plain file (tests). Never blocks.
+// True when `fd` (-1: never) is readable, hung up or in error: a stop request.
+bool fd_ready(int fd);
+
 class KernelLogTail {
  public:
   explicit KernelLogTail(const std::string& path);
   ~KernelLogTail();
   KernelLogTail(const KernelLogTail&) = delete;
   KernelLogTail& operator=(const KernelLogTail&) = delete;
-  std::string read_new();
+  std::string read_new(std::size_t max_bytes = kLogWindow);
 
  private:
   int fd_ = -1;

@@ -2,11 +2,12 @@
 
 #include <string.h>
 
-
 #include <fmt/format.h>
 
 #include "harness/child_process.hpp"
+#include "harness/log_tail.hpp"
 #include "harness/sched_ext_watch.hpp"
+#include "scxkit/cgroup.hpp"
 
 namespace scxkit {
 
@@ -14,11 +15,15 @@ namespace internal {
 
 struct SchedulerState {
   SchedulerSpec spec;
+  std::optional<SubreaperHold> subreaper;  // released last, once everything is reaped
+  // Declared before the child: destroyed after it, so its group goes first.
+  std::optional<Cgroup> run, cgroup;
+  std::string containment;
   std::optional<ChildProcess> child;
   std::shared_ptr<std::atomic<pid_t>> pid = std::make_shared<std::atomic<pid_t>>(0);
   std::unique_ptr<SchedExtWatch> sysfs;
   std::unique_ptr<KernelLogTail> kernel_log;
-  std::string kernel_text;  // kernel log since start
+  std::string kernel_text;  // the kernel log since start: its last kLogWindow bytes
   std::string name;
   Clock::time_point spawned_at{}, attached_at{};
   std::optional<StopReport> stopped;
@@ -26,9 +31,50 @@ struct SchedulerState {
   std::uint64_t log_start = 0;  // the log is appended to: this run's part starts here
 
   std::string log_tail() const { return tail_lines(spec.log_path, 20, log_start); }
-  // Ends the process group for good and withdraws the published pid.
+  // Places the scheduler in a cgroup of its own, or says why it cannot.
+  void contain() {
+    if (spec.cgroup_parent.empty()) {
+      containment = "process group only (no cgroup asked for)";
+    } else {
+      auto layout = detect_cgroup_layout();
+      // What a killed run left behind (its helpers outlive it there) goes first.
+      if (layout) (void)remove_stale_cgroup_runs(*layout, spec.cgroup_parent);
+      auto r = layout ? Cgroup::create_run(*layout, spec.cgroup_parent)
+                      : Result<Cgroup>(tl::unexpected(layout.error()));
+      auto c = r ? r->create_child("scheduler") : Result<Cgroup>(tl::unexpected(r.error()));
+      if (c) {
+        containment = fmt::format("cgroup {} ({})", c->directories().front(),
+                                  c->has_kill_file() ? "cgroup.kill" : "freeze and SIGKILL loop");
+        run.emplace(std::move(*r));
+        cgroup.emplace(std::move(*c));
+        return;
+      }
+      containment = fmt::format("process group only ({})", c.error().message);
+    }
+    containment += ": a helper that leaves the process group (setsid) survives the stop";
+  }
+  // Ends the scheduler and everything it started for good, and withdraws the published pid.
   void finish(Clock::time_point deadline) {
-    if (child) child->kill_and_reap_group(deadline);
+    if (child) {
+      std::vector<pid_t> helpers;
+      if (cgroup) {
+        if (auto killed = cgroup->kill(
+                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()))) {
+          helpers = std::move(*killed);
+        }
+        // Helpers that died before the kill, orphaned: zombies reparented to us.
+        for (pid_t z : cgroup->exited_unreaped()) helpers.push_back(z);
+      }
+      child->kill_and_reap_group(deadline);
+      std::erase(helpers, child->pid());
+      ChildProcess::reap_helpers(std::move(helpers), deadline);
+    }
+    if (cgroup) {
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      (void)cgroup->remove(std::max(left, std::chrono::milliseconds(100)));
+      (void)run->remove(std::chrono::milliseconds(100));
+    }
     pid->store(0);
   }
 };
@@ -86,6 +132,9 @@ std::chrono::milliseconds Scheduler::attach_time() const {
 std::chrono::steady_clock::time_point Scheduler::attached_at() const {
   return s_->attached_at;
 }
+const std::string& Scheduler::containment() const {
+  return s_->containment;
+}
 
 tl::expected<Scheduler, StartError> Scheduler::start(SchedulerSpec spec) {
   const auto invalid = [](std::string why) {
@@ -117,16 +166,40 @@ tl::expected<Scheduler, StartError> Scheduler::start(SchedulerSpec spec) {
         before.ops, before.state, sp.binary);
     return tl::unexpected<StartError>(std::move(e));
   }
-  s->log_start = internal::file_size(sp.log_path);
+  auto log = internal::open_append_log(sp.log_path);
+  if (!log) {
+    LogUnwritable e;
+    e.sys_errno = log.error().sys_errno;
+    e.message = fmt::format(
+        "{}; '{}' was not started. Give a log path in an existing, writable "
+        "directory (--log FILE).",
+        log.error().message, sp.binary);
+    return tl::unexpected<StartError>(std::move(e));
+  }
+  s->log_start = log->start;
+  s->contain();
+  auto hold = internal::SubreaperHold::acquire();
+  if (!hold) {
+    SpawnFailed e;
+    e.sys_errno = hold.error().sys_errno;
+    e.message = fmt::format("'{}' was not started: {}", sp.binary, hold.error().message);
+    return tl::unexpected<StartError>(std::move(e));
+  }
+  s->subreaper.emplace(std::move(*hold));
   s->spawned_at = Clock::now();
-  auto child = internal::ChildProcess::spawn(sp.binary, sp.args, sp.log_path, sp.use_pidfd);
+  auto child = internal::ChildProcess::spawn(
+      {.binary = sp.binary,
+       .args = sp.args,
+       .log_fd = log->fd.get(),
+       .use_pidfd = sp.use_pidfd,
+       .join_procs_files = s->cgroup ? s->cgroup->procs_files() : std::vector<std::string>{}});
   if (!child) {
     SpawnFailed e;
     e.sys_errno = child.error().sys_errno;
     e.message = fmt::format(
-        "could not start '{}': {}. Check that it exists and is executable "
+        "could not start: {}. Check that it exists and is executable "
         "(or is on PATH), and that its libraries are installed (ldd).",
-        sp.binary, strerror(e.sys_errno));
+        child.error().message);
     e.log_tail = s->log_tail();
     return tl::unexpected<StartError>(std::move(e));
   }
@@ -144,6 +217,16 @@ tl::expected<Scheduler, StartError> Scheduler::start(SchedulerSpec spec) {
       attached = true;
       s->attached_at = Clock::now();
       s->name = status.ops;
+    }
+    if (internal::fd_ready(sp.stop_fd)) {
+      Interrupted e;
+      s->finish(Clock::now() + sp.kill_timeout);
+      e.message = fmt::format(
+          "a stop was requested {} ms after '{}' started, before it was up; it "
+          "was killed",
+          since(s->spawned_at).count(), sp.binary);
+      e.log_tail = s->log_tail();
+      return tl::unexpected<StartError>(std::move(e));
     }
     if (s->child->has_exited()) {
       DiedDuringLiveness e;
@@ -189,9 +272,10 @@ tl::expected<Scheduler, StartError> Scheduler::start(SchedulerSpec spec) {
       e.log_tail = s->log_tail();
       return tl::unexpected<StartError>(std::move(e));
     }
-    s->sysfs->wait(s->child->pidfd(), attached ? gate_end : (sysfs_seen ? attach_end : gate_end));
+    s->sysfs->wait({s->child->pidfd(), sp.stop_fd},
+                   attached ? gate_end : (sysfs_seen ? attach_end : gate_end));
   }
-  s->kernel_text += s->kernel_log->read_new();
+  internal::append_bounded(s->kernel_text, s->kernel_log->read_new());
   return Scheduler(std::move(s));
 }
 
@@ -200,7 +284,7 @@ std::optional<DetachedWhileRunning> Scheduler::watch(std::chrono::milliseconds d
   const auto deadline = Clock::now() + duration;
   for (;;) {
     const SchedExtStatus status = s_->sysfs->read();
-    s_->kernel_text += s_->kernel_log->read_new();
+    internal::append_bounded(s_->kernel_text, s_->kernel_log->read_new());
     const bool died = s_->child->has_exited();
     if (died || kernel_shows_detached(status)) {
       DetachedWhileRunning e;
@@ -229,8 +313,8 @@ std::optional<DetachedWhileRunning> Scheduler::watch(std::chrono::milliseconds d
                              s_->name, status.state, status.ops, why, s_->spec.log_path);
       return e;
     }
-    if (Clock::now() >= deadline) return std::nullopt;
-    s_->sysfs->wait(s_->child->pidfd(), deadline);
+    if (Clock::now() >= deadline || internal::fd_ready(s_->spec.stop_fd)) return std::nullopt;
+    s_->sysfs->wait({s_->child->pidfd(), s_->spec.stop_fd}, deadline);
   }
 }
 
@@ -266,7 +350,7 @@ tl::expected<StopReport, WedgedOnStop> Scheduler::stop() {
   for (;;) {
     report.kernel_detached = kernel_shows_detached(s_->sysfs->read());
     if (report.kernel_detached || Clock::now() >= detach_end) break;
-    s_->sysfs->wait(-1, detach_end);
+    s_->sysfs->wait({}, detach_end);
   }
   report.took = since(t0);
   s_->stopped = report;

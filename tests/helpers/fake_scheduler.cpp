@@ -3,7 +3,7 @@
 // attaching creates <root>/root/ops with the name and sets state "enabled";
 // detaching empties ops and sets "disabled". The time of each change is
 // written (CLOCK_MONOTONIC ns, just before the change) next to the tree so
-// tests can measure how soon the harness noticed.
+// tests can measure how soon the harness noticed. Its pid goes to SYSFS_ROOT.pid.
 //
 //   fake_scheduler MODE SYSFS_ROOT [ARGS...]
 //     attach DELAY_MS NAME          attach after a delay; detach and exit 0 on SIGTERM
@@ -15,9 +15,16 @@
 //                                   attach, then die of SIGSEGV while attached
 //     ignore-term NAME              attach at once and ignore SIGTERM
 //     fork-helper-exit              fork a helper that sleeps forever, then exit 0
+//     huge-line MIB                 write one line of MIB MiB (sparse: no disk used) and a
+//                                   last line to stdout, then abort()
+//     setsid-helpers NAME           start two helpers that leave its process group and
+//                                   ignore SIGTERM — a setsid() child and a double-forked
+//                                   daemon — write "PID PID" to SYSFS_ROOT.helper_pids,
+//                                   attach, exit 0 on SIGTERM
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -72,12 +79,41 @@ void run_until_term() {
   while (!g_term) pause();
 }
 
+[[noreturn]] void sleep_forever_ignoring_term() {
+  signal(SIGTERM, SIG_IGN);
+  for (;;) pause();
+}
+
+// A child in a session of its own, and a daemon (setsid, fork, parent exits).
+void start_setsid_helpers() {
+  int fds[2];
+  if (pipe(fds) != 0) std::abort();
+  const pid_t child = fork();
+  if (child == 0) {
+    setsid();
+    sleep_forever_ignoring_term();
+  }
+  const pid_t middle = fork();
+  if (middle == 0) {
+    setsid();
+    const pid_t daemon = fork();
+    if (daemon == 0) sleep_forever_ignoring_term();
+    if (write(fds[1], &daemon, sizeof(daemon)) != sizeof(daemon)) _exit(1);
+    _exit(0);
+  }
+  pid_t daemon = 0;
+  if (read(fds[0], &daemon, sizeof(daemon)) != sizeof(daemon)) std::abort();
+  waitpid(middle, nullptr, 0);
+  write_file(g_root + ".helper_pids", std::to_string(child) + " " + std::to_string(daemon));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 3) return 2;
   const std::string mode = argv[1];
   g_root = argv[2];
+  write_file(g_root + ".pid", std::to_string(getpid()));
   struct sigaction sa {};
   sa.sa_handler = on_term;
   sigaction(SIGTERM, &sa, nullptr);
@@ -95,6 +131,19 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "libbpf: prog 'fake_enqueue': -- BEGIN PROG LOAD LOG --\n");
     std::fprintf(stderr, "R1 invalid mem access 'scalar'\nverifier rejected the program\n");
     std::fflush(stderr);
+    std::abort();
+  }
+  if (mode == "huge-line" && argc == 4) {
+    std::printf("libbpf: loading\n");
+    std::fflush(stdout);
+    struct stat st {};
+    if (fstat(STDOUT_FILENO, &st) != 0 ||
+        ftruncate(STDOUT_FILENO, st.st_size + (std::atoll(argv[3]) << 20)) != 0) {
+      return 3;
+    }
+    std::printf("\nverifier rejected the program after a huge line\n");  // appended at the end
+    std::fflush(stdout);
+    signal(SIGABRT, SIG_DFL);
     std::abort();
   }
   if (mode == "never-attach") {
@@ -121,6 +170,13 @@ int main(int argc, char** argv) {
     signal(SIGTERM, SIG_IGN);
     attach(argv[3]);
     for (;;) pause();
+  }
+  if (mode == "setsid-helpers" && argc == 4) {
+    start_setsid_helpers();
+    attach(argv[3]);
+    run_until_term();
+    detach();
+    return 0;
   }
   if (mode == "fork-helper-exit") {
     const pid_t helper = fork();

@@ -9,13 +9,7 @@
 #include <bpf/bpf_helpers.h>
 
 #include "arena_ops.h"
-
-#define __arena __attribute__((address_space(1)))
-
-void __arena *bpf_arena_alloc_pages(void *map, void __arena *addr, __u32 page_cnt, int node_id,
-                                    __u64 flags) __ksym __weak;
-void bpf_arena_free_pages(void *map, void __arena *ptr, __u32 page_cnt) __ksym __weak;
-int bpf_arena_reserve_pages(void *map, void __arena *ptr, __u32 page_cnt) __ksym __weak;
+#include "scxkit/bpf/arena.h"
 
 struct {
   __uint(type, BPF_MAP_TYPE_ARENA);
