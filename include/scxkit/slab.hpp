@@ -12,7 +12,9 @@
 // pushes onto that slab's own lock-free list of 32-bit offsets; a slab that
 // runs full is let go and comes back to a thread through its class's partial
 // list when a free makes room. A slab whose last object is freed goes back to
-// the arena (Arena::free_pages), so memory really returns.
+// the arena (Arena::free_pages), so memory really returns — except one empty
+// slab per size class, kept so that a producer/consumer pair does not give a
+// slab back and take a new one every cycle.
 //
 // Sharing: several processes that map one arena attach to the same heap
 // (create() in one, attach(root_offset()) in the others) and may free each
@@ -57,6 +59,7 @@ struct SlabOptions {
 struct SlabStats {
   std::uint64_t slabs = 0;  // slabs the heap holds now
   std::uint64_t slab_pages = 0;
+  std::uint64_t empty_slabs_kept = 0;   // at most one per size class, kept for reuse
   std::uint64_t large_allocations = 0;  // live allocations over 4096 bytes
   std::uint64_t large_pages = 0;
   std::uint64_t root_pages = 0;  // the root: class table, thread records, page map

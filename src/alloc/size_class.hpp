@@ -16,6 +16,18 @@ inline constexpr std::array<std::uint32_t, 32> kClassSizes = {
 inline constexpr std::uint32_t kClassCount = kClassSizes.size();
 inline constexpr std::uint32_t kMaxSmallSize = kClassSizes.back();
 
+// ceil(2^32 / size) per class: `delta` is a multiple of the size exactly when
+// ((delta * inverse) >> 32) * size == delta, for any 32-bit delta. One
+// multiply instead of a division on every free.
+inline constexpr auto kClassInverse = [] {
+  std::array<std::uint32_t, kClassCount> t{};
+  for (std::uint32_t c = 0; c < kClassCount; ++c) {
+    t[c] = static_cast<std::uint32_t>(((std::uint64_t{1} << 32) + kClassSizes[c] - 1) /
+                                      kClassSizes[c]);
+  }
+  return t;
+}();
+
 // Class index for sizes 1..1024 in 8-byte steps; larger sizes search the tail.
 inline constexpr auto kSmallClassTable = [] {
   std::array<std::uint8_t, 1024 / 8 + 1> t{};
