@@ -32,8 +32,9 @@
 // also fills freed memory with 0xdf and checks it when the object is handed
 // out again, counting writes to freed memory.
 //
-// Objects are 8-byte aligned (16 when the size is a multiple of 16, 64 for
-// sizes that are multiples of 64); offset 0 is never returned. Thread-safe.
+// An object is aligned to the largest power of two dividing its size class
+// (at least 8; alloc_aligned() for more); offset 0 is never returned.
+// Thread-safe.
 // A process may attach to at most 64 heaps at once. Destroying a SlabHeap
 // object detaches this process (its threads' slabs go to the partial lists);
 // the heap itself stays in the arena for the other processes.

@@ -32,12 +32,11 @@ Result<LockTaken> shared_lock(std::atomic<std::uint32_t>& word, std::uint32_t se
     if (spins < 96) {
       os::yield_cpu();
     } else {
-      os::sleep_ns(std::min<std::uint64_t>(std::uint64_t{1000} << std::min(spins - 96, 10u),
-                                           1'000'000));
+      os::sleep_ns(
+          std::min<std::uint64_t>(std::uint64_t{1000} << std::min(spins - 96, 10u), 1'000'000));
     }
     // Liveness is a system call: ask now and then, never about ourselves.
-    if (spins % 16 == 0 && expected != self_pid &&
-        !os::process_alive(static_cast<int>(expected))) {
+    if (spins % 16 == 0 && expected != self_pid && !os::process_alive(static_cast<int>(expected))) {
       if (word.compare_exchange_strong(expected, self_pid, std::memory_order_acquire)) {
         return LockTaken::from_dead_holder;
       }

@@ -1,7 +1,8 @@
 // The slab allocator's size classes: 8-byte steps up to 64 bytes, then four
 // classes per doubling up to one page, so internal waste stays under 25%.
-// Every class from 64 up is a multiple of 64, which is what lets alignment
-// requests up to 64 be served by rounding the size up.
+// A size rounded up to a multiple of 16, 32 or 64 always lands on a class that
+// is a multiple of it, which is what lets alignment requests up to 64 be
+// served by rounding the size up.
 #pragma once
 
 #include <array>

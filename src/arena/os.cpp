@@ -82,7 +82,9 @@ bool process_alive(int pid) noexcept {
   return ::kill(pid, 0) == 0 || errno != ESRCH;
 }
 
-void yield_cpu() noexcept { ::sched_yield(); }
+void yield_cpu() noexcept {
+  ::sched_yield();
+}
 
 void sleep_ns(std::uint64_t ns) noexcept {
   timespec ts{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
