@@ -12,9 +12,10 @@
 // pushes onto that slab's own lock-free list of 32-bit offsets; a slab that
 // runs full is let go and comes back to a thread through its class's partial
 // list when a free makes room. A slab whose last object is freed goes back to
-// the arena (Arena::free_pages), so memory really returns — except one empty
-// slab per size class, kept so that a producer/consumer pair does not give a
-// slab back and take a new one every cycle.
+// the arena (Arena::free_pages), so memory really returns — except a few
+// empty slabs per size class (1 in arenas under 64 MiB, up to 8 from 512 MiB),
+// kept so that a producer/consumer pair does not give slabs back and take new
+// ones every cycle.
 //
 // Sharing: several processes that map one arena attach to the same heap
 // (create() in one, attach(root_offset()) in the others) and may free each

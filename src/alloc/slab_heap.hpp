@@ -55,8 +55,8 @@ class SlabHeapImpl {
   // Puts an ownerless slab with free objects on its class list, or releases
   // it when nothing in it is in use.
   void settle(SlabHeader* h);
-  // Class lock held; may_keep lets it stay listed as its class's one empty
-  // slab. True: it is empty and unlisted; pass it to finish_release() once
+  // Class lock held; may_keep lets it stay listed as one of its class's kept
+  // empty slabs. True: it is empty and unlisted; pass it to finish_release() once
   // the lock is dropped.
   bool settle_locked(SlabHeader* h, bool may_keep);
   void finish_release(SlabHeader* h);

@@ -85,7 +85,7 @@ struct ClassInfo {
   std::atomic<std::uint32_t> lock;       // pid of the holder, 0 = free
   std::atomic<std::uint32_t> list_head;  // partial slabs (state kSlabListed)
   std::atomic<std::uint32_t> list_length;
-  std::atomic<std::uint32_t> empty_listed;  // listed slabs with nothing in use (at most 1)
+  std::atomic<std::uint32_t> empty_listed;  // listed slabs with nothing in use (<= empty_keep)
   std::atomic<std::uint32_t> releasing;     // slabs unlisted, their pages going back now
   std::uint32_t reserved[9];
 };
@@ -113,7 +113,8 @@ struct HeapRoot {
   std::uint32_t map_at;      // u32[map_entries]
   std::uint32_t flags;       // kHeapFlag*
   std::uint32_t secret;      // mixes the freed-object tag
-  std::uint32_t reserved[3];
+  std::uint32_t empty_keep;  // empty slabs a class keeps listed for reuse
+  std::uint32_t reserved[2];
   // Counters, for every process's stats.
   alignas(64) std::atomic<std::uint64_t> bad_frees;
   std::atomic<std::uint64_t> pattern_violations;  // debug mode: freed memory written

@@ -131,9 +131,9 @@ bool SlabHeapImpl::settle_locked(SlabHeader* h, bool may_keep) {
     return false;
   }
   if (h->on_list != 0) list_unlink(ci, h);
-  if (may_keep && ci.empty_listed.load(std::memory_order_relaxed) == 0) {
-    // One empty slab per class stays listed, so that a producer/consumer
-    // pair does not give a slab back and take a new one every cycle.
+  if (may_keep && ci.empty_listed.load(std::memory_order_relaxed) < root_->empty_keep) {
+    // A few empty slabs per class stay listed, so that a producer/consumer
+    // pair does not give slabs back and take new ones every cycle.
     list_push(ci, h, true);
     return false;
   }

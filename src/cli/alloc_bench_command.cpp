@@ -257,16 +257,20 @@ int run_alloc_bench(const AllocBenchOptions& o) {
                             "shared slots (ns per alloc+free)",
                             slots.size()),
                 peers, rows);
-    // A fresh heap, so that the slabs the runs above left cached do not count.
+    // A fresh heap and pool, so that what the runs above left does not count.
     auto fresh = Arena::create({.max_entries = 65536});
-    if (!fresh) throw std::runtime_error(fresh.error().message);
+    auto fresh_pool_arena = Arena::create({.max_entries = 65536});
+    if (!fresh || !fresh_pool_arena) throw std::runtime_error("cannot create an arena");
     auto fresh_heap = SlabHeap::create(*fresh);
-    if (!fresh_heap) throw std::runtime_error(fresh_heap.error().message);
+    auto fresh_pool = Pool::create(*fresh_pool_arena);
+    if (!fresh_heap || !fresh_pool) throw std::runtime_error("cannot create a heap or pool");
     g_slab = &*fresh_heap;
+    g_pool = &*fresh_pool;
     const double slab_over = overhead_after_churn(*fresh, peers[0], o.live, o.ops);
-    g_slab = &*heap;
     // The pool scans its chunks first fit: a fiftieth of the objects keeps this short.
-    const double pool_over = overhead_after_churn(*pool_arena, peers[1], o.live / 50, o.ops);
+    const double pool_over = overhead_after_churn(*fresh_pool_arena, peers[1], o.live / 50, o.ops);
+    g_slab = &*heap;
+    g_pool = &*pool;
     fmt::print(
         "\nmemory after 64 B churn ({} live objects, {} replacements by 2 threads): bytes the "
         "arena holds per live byte\n  slab {:.3f}   pool {:.3f}   (root, page map and slab "
