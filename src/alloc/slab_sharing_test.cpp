@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include "alloc/stress.hpp"
+#include "alloc/test_support.hpp"
 #include "scxkit/slab.hpp"
 
 namespace scxkit {
@@ -51,17 +52,9 @@ struct Shared {
   SlabHeap heap;
   static inline int counter = 0;
 
-  explicit Shared(std::uint32_t pages) : arena(open_arena(pages)), heap(make_heap(arena)) {}
-  Arena open_arena(std::uint32_t pages) {
-    auto a = Arena::create({.max_entries = pages, .name = name});
-    if (!a) ADD_FAILURE() << a.error().message;
-    return std::move(*a);
-  }
-  static SlabHeap make_heap(Arena& a) {
-    auto h = SlabHeap::create(a);
-    if (!h) ADD_FAILURE() << h.error().message;
-    return std::move(*h);
-  }
+  explicit Shared(std::uint32_t pages)
+      : arena(testing_support::created(Arena::create({.max_entries = pages, .name = name}))),
+        heap(testing_support::created(SlabHeap::create(arena))) {}
   std::vector<std::string> args(const char* mode, std::uint32_t block) const {
     return {mode, name, fmt::format("{:x}", heap.root_offset()), fmt::format("{:x}", block)};
   }

@@ -12,22 +12,20 @@
 
 #include "alloc/size_class.hpp"
 #include "alloc/stress.hpp"
+#include "alloc/test_support.hpp"
 
 namespace scxkit {
 namespace {
 
 using internal::kClassSizes;
 
-Arena make_arena(std::uint32_t pages, std::uint64_t map_extra = 0) {
-  auto a = Arena::create({.max_entries = pages, .map_extra = map_extra});
-  if (!a) ADD_FAILURE() << a.error().message;
-  return std::move(*a);
-}
+using testing_support::created;
 
+Arena make_arena(std::uint32_t pages, std::uint64_t map_extra = 0) {
+  return created(Arena::create({.max_entries = pages, .map_extra = map_extra}));
+}
 SlabHeap make_heap(Arena& a, SlabOptions o = {}) {
-  auto h = SlabHeap::create(a, o);
-  if (!h) ADD_FAILURE() << h.error().message;
-  return std::move(*h);
+  return created(SlabHeap::create(a, o));
 }
 
 std::uint32_t off(const void* p) {
