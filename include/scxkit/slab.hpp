@@ -12,7 +12,10 @@
 // pushes onto that slab's own lock-free list of 32-bit offsets; a slab that
 // runs full is let go and comes back to a thread through its class's partial
 // list when a free makes room. A slab whose last object is freed goes back to
-// the arena (Arena::free_pages), so memory really returns.
+// the arena (Arena::free_pages), so memory really returns — except a few
+// empty slabs per size class (1 in arenas under 64 MiB, up to 8 from 512 MiB),
+// kept so that a producer/consumer pair does not give slabs back and take new
+// ones every cycle.
 //
 // Sharing: several processes that map one arena attach to the same heap
 // (create() in one, attach(root_offset()) in the others) and may free each
@@ -30,8 +33,9 @@
 // also fills freed memory with 0xdf and checks it when the object is handed
 // out again, counting writes to freed memory.
 //
-// Objects are 8-byte aligned (16 when the size is a multiple of 16, 64 for
-// sizes that are multiples of 64); offset 0 is never returned. Thread-safe.
+// An object is aligned to the largest power of two dividing its size class
+// (at least 8; alloc_aligned() for more); offset 0 is never returned.
+// Thread-safe.
 // A process may attach to at most 64 heaps at once. Destroying a SlabHeap
 // object detaches this process (its threads' slabs go to the partial lists);
 // the heap itself stays in the arena for the other processes.
@@ -57,6 +61,7 @@ struct SlabOptions {
 struct SlabStats {
   std::uint64_t slabs = 0;  // slabs the heap holds now
   std::uint64_t slab_pages = 0;
+  std::uint64_t empty_slabs_kept = 0;   // at most one per size class, kept for reuse
   std::uint64_t large_allocations = 0;  // live allocations over 4096 bytes
   std::uint64_t large_pages = 0;
   std::uint64_t root_pages = 0;  // the root: class table, thread records, page map

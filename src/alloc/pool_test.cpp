@@ -8,20 +8,18 @@
 #include <rapidcheck/gtest.h>
 
 #include "alloc/bitmap.hpp"
+#include "alloc/test_support.hpp"
 
 namespace scxkit {
 namespace {
 
-Arena make_arena(std::uint32_t pages) {
-  auto a = Arena::create({.max_entries = pages});
-  if (!a) ADD_FAILURE() << a.error().message;
-  return std::move(*a);
-}
+using testing_support::created;
 
+Arena make_arena(std::uint32_t pages) {
+  return created(Arena::create({.max_entries = pages}));
+}
 Pool make_pool(Arena& a, PoolOptions o = {}) {
-  auto p = Pool::create(a, o);
-  if (!p) ADD_FAILURE() << p.error().message;
-  return std::move(*p);
+  return created(Pool::create(a, o));
 }
 
 TEST(Pool, HandsOutAlignedDistinctMemoryInEveryView) {

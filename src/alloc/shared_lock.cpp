@@ -1,5 +1,7 @@
 #include "alloc/shared_lock.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "arena/os.hpp"
@@ -25,16 +27,22 @@ Result<LockTaken> shared_lock(std::atomic<std::uint32_t>& word, std::uint32_t se
       __builtin_ia32_pause();
       continue;
     }
-    os::yield_cpu();
+    // The holder may be waiting for a CPU (or for another process): yield a
+    // little, then sleep, so that waiters do not starve it.
+    if (spins < 96) {
+      os::yield_cpu();
+    } else {
+      os::sleep_ns(
+          std::min<std::uint64_t>(std::uint64_t{1000} << std::min(spins - 96, 10u), 1'000'000));
+    }
     // Liveness is a system call: ask now and then, never about ourselves.
-    if (spins % 256 == 0 && expected != self_pid &&
-        !os::process_alive(static_cast<int>(expected))) {
+    if (spins % 16 == 0 && expected != self_pid && !os::process_alive(static_cast<int>(expected))) {
       if (word.compare_exchange_strong(expected, self_pid, std::memory_order_acquire)) {
         return LockTaken::from_dead_holder;
       }
       continue;
     }
-    if (spins % 256 == 0 && os::monotonic_ns() - start > deadline_ns) {
+    if (spins % 16 == 0 && os::monotonic_ns() - start > deadline_ns) {
       return make_error(Errc::busy,
                         fmt::format("an arena allocator lock stayed held by live process {} for "
                                     "over {} s; that process is stuck inside the allocator",

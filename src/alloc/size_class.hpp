@@ -1,7 +1,8 @@
 // The slab allocator's size classes: 8-byte steps up to 64 bytes, then four
 // classes per doubling up to one page, so internal waste stays under 25%.
-// Every class from 64 up is a multiple of 64, which is what lets alignment
-// requests up to 64 be served by rounding the size up.
+// A size rounded up to a multiple of 16, 32 or 64 always lands on a class that
+// is a multiple of it, which is what lets alignment requests up to 64 be
+// served by rounding the size up.
 #pragma once
 
 #include <array>
@@ -15,6 +16,18 @@ inline constexpr std::array<std::uint32_t, 32> kClassSizes = {
     320, 384, 448, 512, 640, 768, 896, 1024, 1280, 1536, 1792, 2048, 2560, 3072, 3584, 4096};
 inline constexpr std::uint32_t kClassCount = kClassSizes.size();
 inline constexpr std::uint32_t kMaxSmallSize = kClassSizes.back();
+
+// ceil(2^32 / size) per class: `delta` is a multiple of the size exactly when
+// ((delta * inverse) >> 32) * size == delta, for any 32-bit delta. One
+// multiply instead of a division on every free.
+inline constexpr auto kClassInverse = [] {
+  std::array<std::uint32_t, kClassCount> t{};
+  for (std::uint32_t c = 0; c < kClassCount; ++c) {
+    t[c] = static_cast<std::uint32_t>(((std::uint64_t{1} << 32) + kClassSizes[c] - 1) /
+                                      kClassSizes[c]);
+  }
+  return t;
+}();
 
 // Class index for sizes 1..1024 in 8-byte steps; larger sizes search the tail.
 inline constexpr auto kSmallClassTable = [] {

@@ -54,7 +54,7 @@ Result<void> SlabHeapImpl::free(const void* p) {
   const std::uint32_t cls = (e >> kMapClassShift) & 31;
   const std::uint32_t delta = off - slab - kSlabHeaderBytes;
   const std::uint32_t size = kClassSizes[cls];
-  const auto idx = static_cast<std::uint32_t>((std::uint64_t{delta} * slab_inverse(size)) >> 32);
+  const auto idx = static_cast<std::uint32_t>((std::uint64_t{delta} * kClassInverse[cls]) >> 32);
   if (std::uint64_t{idx} * size != delta) {
     return bad_free(p, "it points inside an object or into a slab header, not at an object");
   }

@@ -55,14 +55,23 @@ class SlabHeapImpl {
   // Puts an ownerless slab with free objects on its class list, or releases
   // it when nothing in it is in use.
   void settle(SlabHeader* h);
-  void settle_locked(SlabHeader* h);  // class lock held
-  // Lets an owned slab go: counts what is out, lists or releases it.
-  // Returns (objects in use, whether its free list had to be cut).
-  std::pair<std::uint32_t, bool> abandon(SlabHeader* h, bool verify_links, bool locked);
+  // Class lock held; may_keep lets it stay listed as one of its class's kept
+  // empty slabs. True: it is empty and unlisted; pass it to finish_release() once
+  // the lock is dropped.
+  bool settle_locked(SlabHeader* h, bool may_keep);
+  void finish_release(SlabHeader* h);
+  // Lets an owned slab go: counts what is out, lists or releases it. With
+  // `locked` (class lock held) a slab to release is left to the caller.
+  struct Abandoned {
+    std::uint32_t in_use;
+    bool list_cut;  // its free list was damaged and cut at the bad link
+    bool release;   // locked only: pass it to finish_release()
+  };
+  Abandoned abandon(SlabHeader* h, bool verify_links, bool locked);
   void release_slab(SlabHeader* h);
   Result<void> lock_class(std::uint32_t cls);
   void unlock_class(std::uint32_t cls);
-  void list_push(ClassInfo& ci, SlabHeader* h);
+  void list_push(ClassInfo& ci, SlabHeader* h, bool empty);
   void list_unlink(ClassInfo& ci, SlabHeader* h);
 
   // slab_large.cpp

@@ -72,7 +72,7 @@ struct SlabHeader {
   std::atomic<std::uint32_t> bump;                // objects [bump, capacity) were never handed out
   std::uint32_t list_next;                        // class partial list, under the class lock
   std::uint32_t list_prev;
-  std::uint32_t on_list;
+  std::uint32_t on_list;  // 0 no, 1 yes, 2 yes and empty (counted in empty_listed)
   std::uint32_t reserved1[9];
 };
 static_assert(sizeof(SlabHeader) == kSlabHeaderBytes);
@@ -85,7 +85,9 @@ struct ClassInfo {
   std::atomic<std::uint32_t> lock;       // pid of the holder, 0 = free
   std::atomic<std::uint32_t> list_head;  // partial slabs (state kSlabListed)
   std::atomic<std::uint32_t> list_length;
-  std::uint32_t reserved[11];
+  std::atomic<std::uint32_t> empty_listed;  // listed slabs with nothing in use (<= empty_keep)
+  std::atomic<std::uint32_t> releasing;     // slabs unlisted, their pages going back now
+  std::uint32_t reserved[9];
 };
 static_assert(sizeof(ClassInfo) == 64);
 
@@ -111,7 +113,8 @@ struct HeapRoot {
   std::uint32_t map_at;      // u32[map_entries]
   std::uint32_t flags;       // kHeapFlag*
   std::uint32_t secret;      // mixes the freed-object tag
-  std::uint32_t reserved[3];
+  std::uint32_t empty_keep;  // empty slabs a class keeps listed for reuse
+  std::uint32_t reserved[2];
   // Counters, for every process's stats.
   alignas(64) std::atomic<std::uint64_t> bad_frees;
   std::atomic<std::uint64_t> pattern_violations;  // debug mode: freed memory written
@@ -126,11 +129,6 @@ static_assert(sizeof(HeapRoot) <= 512);
 inline std::uint32_t free_tag(std::uint32_t secret, std::uint32_t off) {
   std::uint32_t x = (off ^ secret) * 0x9e3779b1u;
   return (x ^ (x >> 15)) | 1;  // never 0, which alloc writes
-}
-
-// Exact "delta is a multiple of size" with one multiply: see SlabHeader::inverse.
-inline std::uint32_t slab_inverse(std::uint32_t size) {
-  return static_cast<std::uint32_t>(((std::uint64_t{1} << 32) + size - 1) / size);
 }
 
 }  // namespace scxkit::internal

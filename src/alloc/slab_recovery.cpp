@@ -23,8 +23,16 @@ void SlabHeapImpl::for_each_slab(std::uint32_t cls, F&& f) const {
 
 void SlabHeapImpl::rebuild_class_list(std::uint32_t cls) {
   ClassInfo& ci = classes_[cls];
+  // Headers of slabs being released may vanish under the scan: let those
+  // releases finish (bounded: a releaser that died never will).
+  const std::uint64_t deadline = os::monotonic_ns() + 1'000'000'000;
+  while (ci.releasing.load(std::memory_order_acquire) != 0 && os::monotonic_ns() < deadline) {
+    os::sleep_ns(1'000'000);
+  }
+  ci.releasing.store(0, std::memory_order_relaxed);
   ci.list_head.store(0, std::memory_order_relaxed);
   ci.list_length.store(0, std::memory_order_relaxed);
+  ci.empty_listed.store(0, std::memory_order_relaxed);
   std::vector<SlabHeader*> listed;
   for_each_slab(cls, [&](SlabHeader* h) {
     h->on_list = 0;
@@ -32,7 +40,10 @@ void SlabHeapImpl::rebuild_class_list(std::uint32_t cls) {
       listed.push_back(h);
     }
   });
-  for (SlabHeader* h : listed) settle_locked(h);
+  // Rare (a lock holder died, or recover()): releasing under the lock is fine.
+  for (SlabHeader* h : listed) {
+    if (settle_locked(h, true)) finish_release(h);
+  }
 }
 
 Result<SlabRecovery> SlabHeapImpl::recover() {
@@ -55,10 +66,11 @@ Result<SlabRecovery> SlabHeapImpl::recover() {
       if (std::find(dead.begin(), dead.end(), owner) != dead.end()) owned.push_back(h);
     });
     for (SlabHeader* h : owned) {
-      const auto [in_use, cut] = abandon(h, true, true);
+      const Abandoned a = abandon(h, true, true);
+      if (a.release) finish_release(h);
       ++report.slabs_recovered;
-      report.objects_in_use += in_use;
-      report.free_lists_cut += cut ? 1 : 0;
+      report.objects_in_use += a.in_use;
+      report.free_lists_cut += a.list_cut ? 1 : 0;
     }
     // A process that died between making a slab listed and taking the lock
     // left it off the list: the rebuild finds it.
@@ -87,6 +99,9 @@ SlabStats SlabHeapImpl::stats() const {
     }
   }
   s.slabs = s.slab_pages / kSlabPages;
+  for (std::uint32_t c = 0; c < kClassCount; ++c) {
+    s.empty_slabs_kept += classes_[c].empty_listed.load(std::memory_order_relaxed);
+  }
   s.root_pages = root_->root_pages;
   s.slabs_created = root_->slabs_created.load(std::memory_order_relaxed);
   s.slabs_released = root_->slabs_released.load(std::memory_order_relaxed);

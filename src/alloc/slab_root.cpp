@@ -1,4 +1,5 @@
 // The heap's root in the arena: built by create(), checked by attach().
+#include <algorithm>
 #include <random>
 
 #include <fmt/format.h>
@@ -61,6 +62,9 @@ Result<std::unique_ptr<SlabHeapImpl>> SlabHeapImpl::create(Arena& arena,
   root->map_at = map_at_for(options.max_threads);
   root->flags = options.debug ? kHeapFlagDebug : 0;
   root->secret = std::random_device{}();
+  // Up to 8 empty slabs per class stay for reuse: fewer in small arenas,
+  // where 32 classes x 8 x 64 KiB would be most of the memory.
+  root->empty_keep = std::clamp<std::uint32_t>(arena.max_entries() / 8192, 1, 8);
   auto* classes = reinterpret_cast<ClassInfo*>(reinterpret_cast<char*>(root) + kClassesAt);
   for (std::uint32_t c = 0; c < kClassCount; ++c) {
     classes[c].object_size = kClassSizes[c];

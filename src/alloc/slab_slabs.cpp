@@ -96,7 +96,7 @@ Result<SlabHeader*> SlabHeapImpl::new_slab(ThreadCache& tc, std::uint32_t cls) {
   h->pages = kSlabPages;
   h->object_size = size;
   h->capacity = (kSlabBytes - kSlabHeaderBytes) / size;
-  h->inverse = slab_inverse(size);
+  h->inverse = kClassInverse[cls];
   h->free_head = 0;
   h->detached_used = 0;
   h->remote.store(remote_word(0, 0, kSlabAttached), std::memory_order_relaxed);
@@ -116,28 +116,42 @@ void SlabHeapImpl::settle(SlabHeader* h) {
   // Without the lock the slab stays where it is: still correct, only not
   // reused or released until recover() or the next lock holder repairs it.
   if (!lock_class(cls)) return;
-  settle_locked(h);
+  const bool release = settle_locked(h, true);
   unlock_class(cls);
+  if (release) finish_release(h);
 }
 
-void SlabHeapImpl::settle_locked(SlabHeader* h) {
+bool SlabHeapImpl::settle_locked(SlabHeader* h, bool may_keep) {
   ClassInfo& ci = classes_[h->size_class];
   const std::uint64_t w = h->remote.load(std::memory_order_acquire);
-  if (remote_state(w) != kSlabListed) return;  // adopted or released meanwhile
-  if (remote_count(w) == h->detached_used) {
-    if (h->on_list != 0) list_unlink(ci, h);
-    // Nothing is in use, so no legitimate free can race this store. The
-    // pages go back under the lock, so that a list rebuild never reads a
-    // header whose pages are gone.
-    h->remote.store(remote_word(0, 0, kSlabReleasing), std::memory_order_relaxed);
-    release_slab(h);
-  } else if (h->on_list == 0) {
-    list_push(ci, h);
+  if (remote_state(w) != kSlabListed) return false;  // adopted or released meanwhile
+  const bool empty = remote_count(w) == h->detached_used;
+  if (!empty || h->on_list == 2) {
+    if (h->on_list == 0) list_push(ci, h, false);
+    return false;
   }
+  if (h->on_list != 0) list_unlink(ci, h);
+  if (may_keep && ci.empty_listed.load(std::memory_order_relaxed) < root_->empty_keep) {
+    // A few empty slabs per class stay listed, so that a producer/consumer
+    // pair does not give slabs back and take new ones every cycle.
+    list_push(ci, h, true);
+    return false;
+  }
+  // Nothing is in use, so no legitimate free can race this store. The pages
+  // go back after the lock is dropped (in a shared arena a page free waits
+  // for the other processes); `releasing` tells a list rebuild to wait.
+  h->remote.store(remote_word(0, 0, kSlabReleasing), std::memory_order_relaxed);
+  ci.releasing.fetch_add(1, std::memory_order_acq_rel);
+  return true;
 }
 
-std::pair<std::uint32_t, bool> SlabHeapImpl::abandon(SlabHeader* h, bool verify_links,
-                                                     bool locked) {
+void SlabHeapImpl::finish_release(SlabHeader* h) {
+  std::atomic<std::uint32_t>& releasing = classes_[h->size_class].releasing;
+  release_slab(h);
+  releasing.fetch_sub(1, std::memory_order_acq_rel);
+}
+
+SlabHeapImpl::Abandoned SlabHeapImpl::abandon(SlabHeader* h, bool verify_links, bool locked) {
   // Count the free list. A dead owner may have left it half-updated, so
   // links are checked (duplicates too, when asked) and the list is cut at
   // the first bad one; what lay beyond stays counted as in use.
@@ -169,12 +183,13 @@ std::pair<std::uint32_t, bool> SlabHeapImpl::abandon(SlabHeader* h, bool verify_
       std::memory_order_relaxed)) {
   }
   const std::uint32_t in_use = used - std::min(used, remote_count(old));
-  if (locked) {
-    settle_locked(h);
-  } else {
-    settle(h);
-  }
-  return {in_use, cut};
+  // An abandoned slab that is empty goes straight back: its thread is gone.
+  if (!locked && !lock_class(h->size_class)) return {in_use, cut, false};
+  const bool release = settle_locked(h, false);
+  if (locked) return {in_use, cut, release};
+  unlock_class(h->size_class);
+  if (release) finish_release(h);
+  return {in_use, cut, false};
 }
 
 void SlabHeapImpl::release_slab(SlabHeader* h) {
@@ -208,15 +223,16 @@ void SlabHeapImpl::unlock_class(std::uint32_t cls) {
   shared_unlock(classes_[cls].lock);
 }
 
-void SlabHeapImpl::list_push(ClassInfo& ci, SlabHeader* h) {
+void SlabHeapImpl::list_push(ClassInfo& ci, SlabHeader* h, bool empty) {
   const std::uint32_t off = offset_of(h);
   const std::uint32_t head = ci.list_head.load(std::memory_order_relaxed);
   h->list_prev = 0;
   h->list_next = head;
   if (head != 0) header(head)->list_prev = off;
   ci.list_head.store(off, std::memory_order_relaxed);
-  h->on_list = 1;
+  h->on_list = empty ? 2 : 1;
   ci.list_length.fetch_add(1, std::memory_order_relaxed);
+  if (empty) ci.empty_listed.fetch_add(1, std::memory_order_relaxed);
 }
 
 void SlabHeapImpl::list_unlink(ClassInfo& ci, SlabHeader* h) {
@@ -226,6 +242,7 @@ void SlabHeapImpl::list_unlink(ClassInfo& ci, SlabHeader* h) {
     ci.list_head.store(h->list_next, std::memory_order_relaxed);
   }
   if (h->list_next != 0) header(h->list_next)->list_prev = h->list_prev;
+  if (h->on_list == 2) ci.empty_listed.fetch_sub(1, std::memory_order_relaxed);
   h->list_next = h->list_prev = h->on_list = 0;
   ci.list_length.fetch_sub(1, std::memory_order_relaxed);
 }

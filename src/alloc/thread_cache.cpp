@@ -6,7 +6,8 @@
 
 namespace scxkit::internal {
 
-thread_local TlsSlot tls_slots[kMaxHeapsPerProcess] __attribute__((tls_model("initial-exec")));
+constinit thread_local TlsSlot tls_slots[kMaxHeapsPerProcess]
+    __attribute__((tls_model("initial-exec")));
 
 namespace {
 

@@ -29,7 +29,7 @@ struct TlsSlot {
   ThreadCache* cache = nullptr;
 };
 
-extern thread_local TlsSlot tls_slots[kMaxHeapsPerProcess]
+extern constinit thread_local TlsSlot tls_slots[kMaxHeapsPerProcess]
     __attribute__((tls_model("initial-exec")));
 
 struct HeapSlot {

@@ -86,4 +86,9 @@ void yield_cpu() noexcept {
   ::sched_yield();
 }
 
+void sleep_ns(std::uint64_t ns) noexcept {
+  timespec ts{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
+  ::nanosleep(&ts, nullptr);
+}
+
 }  // namespace scxkit::internal::os

@@ -36,5 +36,6 @@ int current_tid() noexcept;
 // False only when no process `pid` exists (ESRCH); other answers count as alive.
 bool process_alive(int pid) noexcept;
 void yield_cpu() noexcept;
+void sleep_ns(std::uint64_t ns) noexcept;
 
 }  // namespace scxkit::internal::os

@@ -238,6 +238,8 @@ void add_arena_command(CLI::App& app, int& exit_code) {
       ->check(CLI::Range(0u, kMaxArenaPages - 4096))
       ->capture_default_str();
   pages->callback([&exit_code] { exit_code = run_pages_bench(pages_options); });
+  add_alloc_bench_command(*bench, exit_code);
+  add_alloc_stress_command(*arena, exit_code);
   static std::uint32_t fault_pages = 1'000'000;
   auto* fault = arena->add_subcommand(
       "fault-bench",

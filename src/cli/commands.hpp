@@ -14,6 +14,9 @@ void add_prog_command(CLI::App& app, int& exit_code);
 // `arena show`, registered under the `arena` subcommand.
 void add_arena_show_command(CLI::App* arena, int& exit_code);
 int run_fault_bench(std::uint32_t pages);
+// `arena bench alloc` and `arena stress` (+ its hidden worker), in their own files.
+void add_alloc_bench_command(CLI::App& bench, int& exit_code);
+void add_alloc_stress_command(CLI::App& arena, int& exit_code);
 
 // Prints "scxkit: <message>" on stderr: the one readable line of a failure.
 void print_error(const std::string& message);
