@@ -87,6 +87,7 @@ struct RunArgs {
   std::vector<std::string> scheduler_args;
   std::string scheduler_log = "scxkit-scheduler.log";
   std::string kernel_log = "/dev/kmsg";
+  std::string cgroup_parent = "scxkit";
   bool quiet = false;
 };
 
@@ -110,6 +111,7 @@ int run_run(const RunArgs& a) {
   RunOptions opt;
   if (a.scale != 1.0) opt.duration_scale = a.scale;
   opt.kernel_log = a.kernel_log;
+  opt.cgroup_parent = a.cgroup_parent;
   opt.stop = &g_stop;
   opt.observer = a.quiet ? nullptr : progress.get();
   if (!a.scheduler.empty()) {
@@ -192,6 +194,9 @@ void add_run_commands(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   run->add_option("args", a.scheduler_args, "Arguments for the scheduler, after --");
   run->add_option("--kernel-log", a.kernel_log, "Kernel log to watch ('' to skip)")
+      ->capture_default_str();
+  run->add_option("--cgroup-parent", a.cgroup_parent,
+                  "Cgroup directory (in every hierarchy) that holds the run cgroups")
       ->capture_default_str();
   run->add_flag("-q,--quiet", a.quiet, "No live progress");
   run->callback([&exit_code] { exit_code = run_run(a); });

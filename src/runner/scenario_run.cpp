@@ -455,8 +455,8 @@ class ScenarioRun {
   }
 
   void finish_workers() {
-    for (auto& inst : instances_) stop_instance(inst);
     result_.elapsed_s = t0_ns_ != 0 ? now_s() : 0;
+    for (auto& inst : instances_) stop_instance(inst);
     watch_kernel();
   }
 

@@ -43,6 +43,7 @@ class Progress {
   // Another thread woke this one at `sent_ns`; the wait for the partner counts
   // as a gap only through the round trip of whoever checkpoints it.
   void woke_by_partner(std::uint64_t sent_ns) {
+    if (sent_ns == 0) return;  // the first turn: nobody handed it over
     const std::uint64_t now = monotonic_ns();
     slot_.wake.record(now > sent_ns ? now - sent_ns : 0);
   }
