@@ -60,6 +60,14 @@ std::string scenario_section(const ScenarioResult& s) {
                        outcome_badge(c.outcome), escape_html(c.summary), findings);
   }
   out += "</table>\n";
+  if (!s.kernel_lines.empty()) {
+    out += "<p>kernel log during the scenario:</p><ul class=\"findings\">";
+    for (const auto& l : s.kernel_lines) {
+      out += fmt::format("<li>[{:.2f} s] {}: <code>{}</code></li>", l.at_s, escape_html(l.kind),
+                         escape_html(l.text));
+    }
+    out += "</ul>\n";
+  }
   out += internal::cpu_share_chart(s);
   out += internal::wake_latency_chart(s);
   out += internal::timeline_chart(s);
