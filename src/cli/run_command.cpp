@@ -34,6 +34,7 @@ void on_stop_signal(int) {
 struct Selection {
   std::vector<std::string> files;
   std::vector<std::string> names;
+  bool builtins_with_files = false;  // without names: the built-ins too, not only the files'
 };
 
 // The built-ins plus every file's scenarios, narrowed to `names` when given.
@@ -53,8 +54,9 @@ Result<std::vector<Scenario>> select_scenarios(const Selection& sel) {
       from_files.push_back(std::move(s));
     }
   }
-  if (sel.names.empty()) return from_files.empty() ? all : from_files;
+  if (sel.names.empty() && !from_files.empty() && !sel.builtins_with_files) return from_files;
   all.insert(all.end(), from_files.begin(), from_files.end());
+  if (sel.names.empty()) return all;
   std::vector<Scenario> chosen;
   for (const auto& name : sel.names) {
     auto it =
@@ -86,6 +88,7 @@ struct RunArgs {
   std::string scheduler;
   std::vector<std::string> scheduler_args;
   std::string scheduler_log = "scxkit-scheduler.log";
+  std::string sysfs_root = "/sys/kernel/sched_ext";
   std::string kernel_log = "/dev/kmsg";
   std::string cgroup_parent = "scxkit";
   bool quiet = false;
@@ -119,6 +122,7 @@ int run_run(const RunArgs& a) {
     spec.binary = a.scheduler;
     spec.args = a.scheduler_args;
     spec.log_path = a.scheduler_log;
+    spec.sysfs_root = a.sysfs_root;
     opt.scheduler = spec;
   }
   auto report = run_scenarios(*scenarios, opt);
@@ -133,8 +137,20 @@ int run_run(const RunArgs& a) {
     return kCouldNotRun;
   if (!a.json_path.empty()) fmt::print("JSON report: {}\n", a.json_path);
   if (!a.html_path.empty()) fmt::print("HTML report: {}\n", a.html_path);
-  if (report->interrupted) return kInterrupted;
-  return report->passed() ? kPassed : kChecksFailed;
+  std::vector<std::string> failed;
+  for (const auto& s : report->scenarios) {
+    if (!s.passed()) failed.push_back(s.scenario.name);
+  }
+  if (report->interrupted) {
+    print_error("interrupted: what ran so far is reported above");
+    return kInterrupted;
+  }
+  if (!failed.empty()) {
+    print_error(fmt::format("{} of {} scenarios failed: {}", failed.size(),
+                            report->scenarios.size(), fmt::join(failed, ", ")));
+    return kChecksFailed;
+  }
+  return kPassed;
 }
 
 int run_list(const Selection& sel) {
@@ -192,6 +208,8 @@ void add_run_commands(CLI::App& app, int& exit_code) {
                   "scheduler lifecycle; default: the kernel's scheduler");
   run->add_option("--scheduler-log", a.scheduler_log, "Where the scheduler's output goes")
       ->capture_default_str();
+  run->add_option("--sysfs-root", a.sysfs_root, "The sched_ext sysfs directory")
+      ->capture_default_str();
   run->add_option("args", a.scheduler_args, "Arguments for the scheduler, after --");
   run->add_option("--kernel-log", a.kernel_log, "Kernel log to watch ('' to skip)")
       ->capture_default_str();
@@ -201,7 +219,7 @@ void add_run_commands(CLI::App& app, int& exit_code) {
   run->add_flag("-q,--quiet", a.quiet, "No live progress");
   run->callback([&exit_code] { exit_code = run_run(a); });
 
-  static Selection list_sel;
+  static Selection list_sel{.builtins_with_files = true};
   auto* list = app.add_subcommand("scenarios", "List the scenarios, one line each");
   list->add_option("-f,--file", list_sel.files, "Also list the scenarios of a JSON file")
       ->check(CLI::ExistingFile);
