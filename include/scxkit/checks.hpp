@@ -3,9 +3,9 @@
 //
 //   starvation    a worker made no progress, or a CPU-hungry one got less than
 //                 min_cpu_share of one CPU over its run
-//   fairness      peers (same cgroup, work type, nice, RT priority, affinity)
-//                 differ by more than max_spread: (max - min) / max of CPU share
-//                 (CPU-hungry types) or of ops per second (the others)
+//   fairness      CPU-hungry peers (same cgroup, work type, nice, RT priority,
+//                 affinity) differ by more than max_spread: (max - min) / max
+//                 of CPU share
 //   stuck         the longest wait between a worker's progress checkpoints
 //                 exceeded max_gap
 //   isolation     a worker ran on a CPU outside its cpuset and affinity

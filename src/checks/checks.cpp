@@ -65,7 +65,9 @@ CheckResult fairness(const Thresholds& t, const std::vector<WorkerResult>& worke
   using Key = std::tuple<std::string, WorkType, int, int, std::string>;
   std::map<Key, std::vector<const WorkerResult*>> peers;
   for (const auto& w : workers) {
-    if (w.active_s < kMinActiveS || !w.failure.empty()) continue;
+    // Only CPU-hungry work says something about fair service: a sleeper's
+    // rate is its sleep, a ping-pong pair's its placement.
+    if (w.active_s < kMinActiveS || !w.failure.empty() || !cpu_hungry(w.work)) continue;
     peers[{w.cgroup, w.work, w.nice, w.rt_priority, w.affinity}].push_back(&w);
   }
   std::vector<std::string> findings;
@@ -74,21 +76,20 @@ CheckResult fairness(const Thresholds& t, const std::vector<WorkerResult>& worke
   for (const auto& [key, group] : peers) {
     if (group.size() < 2) continue;
     ++groups;
-    const bool by_cpu = cpu_hungry(std::get<1>(key));
-    auto measure = [&](const WorkerResult* w) { return by_cpu ? w->cpu_share() : w->ops_per_s(); };
+    auto measure = [](const WorkerResult* w) { return w->cpu_share(); };
     const auto [lo, hi] = std::minmax_element(
         group.begin(), group.end(), [&](auto* a, auto* b) { return measure(a) < measure(b); });
     const double spread = measure(*hi) > 0 ? (measure(*hi) - measure(*lo)) / measure(*hi) : 0;
     worst = std::max(worst, spread);
     if (spread > t.max_spread) {
       findings.push_back(fmt::format(
-          "cgroup '{}' {} peers: {} got {:.3g} {} but {} got {:.3g} (spread {:.2f}, maximum "
-          "{:.2f})",
-          std::get<0>(key), to_string(std::get<1>(key)), (*lo)->name, measure(*lo),
-          by_cpu ? "of a CPU" : "ops/s", (*hi)->name, measure(*hi), spread, t.max_spread));
+          "cgroup '{}' {} peers: {} got {:.1f}% of a CPU but {} got {:.1f}% (spread {:.2f}, "
+          "maximum {:.2f})",
+          std::get<0>(key), to_string(std::get<1>(key)), (*lo)->name, 100 * measure(*lo),
+          (*hi)->name, 100 * measure(*hi), spread, t.max_spread));
     }
   }
-  if (groups == 0) return skipped("fairness", "no cgroup has two or more peer workers");
+  if (groups == 0) return skipped("fairness", "no cgroup has two or more CPU-hungry peers");
   return verdict("fairness", std::move(findings),
                  fmt::format("{} peer groups, worst spread {:.2f}", groups, worst),
                  "peers in a cgroup were served unequally", std::nullopt);

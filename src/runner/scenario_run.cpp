@@ -124,12 +124,19 @@ class ScenarioRun {
   SharedStats stats() const { return region_->stats(); }
 
   Result<void> setup() {
-    const auto needs = controllers_needed(s_);
+    auto needs = controllers_needed(s_);
     bool rt = false;
     for (const auto& w : s_.workers) rt |= w.rt_priority > 0;
     if (rt) {
       if (auto ok = rt_throttling_on(); !ok) return ok;
     }
+    // The run cgroup weighs as much as its workers would as top-level nice-0
+    // tasks, so the scenario competes with the rest of the machine as its
+    // tasks would without cgroups (not as one task), where a cpu controller
+    // exists. Not with real-time workers: under RT group scheduling a cpu
+    // cgroup without RT runtime refuses SCHED_FIFO.
+    const bool weigh_run = ctx_.layout->for_controller("cpu") != nullptr && !rt;
+    if (weigh_run) needs = needs | CgroupControllers::cpu;
     auto region = SharedRegion::map(workers_needed(s_));
     if (!region) return tl::unexpected(region.error());
     region_.emplace(std::move(*region));
@@ -142,6 +149,10 @@ class ScenarioRun {
                                                       run.error().message));
     }
     run_cg_.emplace(std::move(*run));
+    if (weigh_run) {
+      const auto weight = std::clamp<std::size_t>(100 * workers_needed(s_), 100, 10000);
+      if (auto ok = run_cg_->set_cpu_weight(static_cast<unsigned>(weight)); !ok) return ok;
+    }
     if (auto ok = add_cgroup({kRootCgroup, {}, {}}, ""); !ok) return ok;
     for (const auto& c : s_.cgroups) {
       if (auto ok = add_cgroup(c, c.name); !ok) return ok;

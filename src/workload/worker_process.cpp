@@ -161,8 +161,14 @@ Result<void> set_fifo(pid_t pid, int priority, std::chrono::milliseconds cpu_lim
     return os_error(fmt::format("prlimit RLIMIT_RTTIME of {}", pid), errno);
   }
   const sched_param param{priority};
-  return for_each_thread(pid, "sched_setscheduler SCHED_FIFO",
-                         [&](pid_t tid) { return sched_setscheduler(tid, SCHED_FIFO, &param); });
+  auto ok = for_each_thread(pid, "sched_setscheduler SCHED_FIFO",
+                            [&](pid_t tid) { return sched_setscheduler(tid, SCHED_FIFO, &param); });
+  if (!ok && ok.error().sys_errno == EPERM) {
+    ok.error().message +=
+        " (with RT group scheduling a real-time task needs a cpu cgroup with cpu.rt_runtime_us > "
+        "0: keep real-time workers out of scenarios that set cgroup weights)";
+  }
+  return ok;
 }
 
 TaskStats read_task_stats(pid_t pid, bool with_migrations) {
