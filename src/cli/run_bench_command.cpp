@@ -91,13 +91,17 @@ Result<ScenarioResult> harness_run(WorkerSpec w, double seconds) {
   return report->scenarios[0];
 }
 
-int run_overhead(double seconds, int rounds) {
+// Both peers of a benchmark run on the same CPU: the last this process may use.
+std::optional<std::size_t> bench_cpu() {
   auto host = CpuSet::allowed();
-  if (!host) {
-    print_error(host.error().message);
-    return 1;
-  }
-  const std::size_t cpu = host->cpus().back();
+  if (!host) print_error(host.error().message);
+  return host ? std::optional(host->cpus().back()) : std::nullopt;
+}
+
+int run_overhead(double seconds, int rounds) {
+  const auto cpu_opt = bench_cpu();
+  if (!cpu_opt) return 1;
+  const std::size_t cpu = *cpu_opt;
   fmt::print(
       "CPU-spin rate on CPU {}: bare process vs a worker under scxkit run, {} rounds of {} s\n",
       cpu, rounds, seconds);
@@ -178,12 +182,9 @@ Result<Latency> cyclictest(std::size_t cpu, double seconds) {
 }
 
 int run_wake(double seconds, int rounds) {
-  auto host = CpuSet::allowed();
-  if (!host) {
-    print_error(host.error().message);
-    return 1;
-  }
-  const std::size_t cpu = host->cpus().back();
+  const auto cpu_opt = bench_cpu();
+  if (!cpu_opt) return 1;
+  const std::size_t cpu = *cpu_opt;
   fmt::print(
       "wake-up latency of a 1 ms timed sleep on CPU {}, SCHED_OTHER: cyclictest vs the "
       "io-sleep worker, {} rounds of {} s\n",

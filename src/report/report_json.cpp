@@ -1,11 +1,9 @@
 // The JSON record of a run: schema "scxkit-run", version 1 (docs/RUN.md).
 // Readers refuse other schemas and newer versions with a clear message.
-#include <fstream>
-#include <sstream>
-
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "common/text_file.hpp"
 #include "scenario/scenario_json.hpp"
 #include "scxkit/report.hpp"
 
@@ -275,11 +273,9 @@ Result<RunReport> report_from_json(std::string_view text) {
 }
 
 Result<RunReport> load_report(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return make_error(Errc::not_found, fmt::format("cannot read report {}", path));
-  std::stringstream text;
-  text << in.rdbuf();
-  auto r = report_from_json(text.str());
+  auto text = internal::read_text_file(path, "report");
+  if (!text) return tl::unexpected(text.error());
+  auto r = report_from_json(*text);
   if (!r) return make_error(r.error().code, fmt::format("{}: {}", path, r.error().message));
   return r;
 }

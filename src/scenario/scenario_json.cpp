@@ -2,11 +2,11 @@
 // fields are errors, and each error names the field's path.
 #include "scenario/scenario_json.hpp"
 
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include <fmt/format.h>
+
+#include "common/text_file.hpp"
 
 namespace scxkit::internal {
 
@@ -404,11 +404,9 @@ Result<std::vector<Scenario>> parse_scenarios(std::string_view json_text) {
 }
 
 Result<std::vector<Scenario>> load_scenarios(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return make_error(Errc::not_found, fmt::format("cannot read scenario file {}", path));
-  std::stringstream text;
-  text << in.rdbuf();
-  auto parsed = parse_scenarios(text.str());
+  auto text = internal::read_text_file(path, "scenario file");
+  if (!text) return tl::unexpected(text.error());
+  auto parsed = parse_scenarios(*text);
   if (!parsed) {
     return make_error(Errc::invalid_argument, fmt::format("{}: {}", path, parsed.error().message));
   }
