@@ -38,18 +38,15 @@ void earliest(std::optional<double>& at, double t) {
 CheckResult starvation(const Thresholds& t, const std::vector<WorkerResult>& workers) {
   if (!t.starvation) return skipped("starvation", "turned off for this scenario");
   std::vector<std::string> findings;
-  std::optional<double> at;
   std::size_t judged = 0;
   for (const auto& w : workers) {
     if (w.active_s < kMinActiveS) continue;
     ++judged;
     if (w.ops == 0) {
       findings.push_back(fmt::format("{} made no progress in {:.2f} s", w.name, w.active_s));
-      earliest(at, w.start_s);
     } else if (cpu_hungry(w.work) && w.cpu_share() < t.min_cpu_share) {
       findings.push_back(fmt::format("{} got {:.1f}% of a CPU (minimum {:.1f}%)", w.name,
                                      100 * w.cpu_share(), 100 * t.min_cpu_share));
-      earliest(at, w.start_s);
     }
   }
   if (judged == 0) return skipped("starvation", "no worker ran long enough to judge");
@@ -57,7 +54,7 @@ CheckResult starvation(const Thresholds& t, const std::vector<WorkerResult>& wor
                  fmt::format("all {} workers progressed", judged),
                  fmt::format("starved workers (minimum {:.1f}% of a CPU for CPU-bound work)",
                              100 * t.min_cpu_share),
-                 at);
+                 std::nullopt);  // a verdict over each worker's whole run
 }
 
 CheckResult fairness(const Thresholds& t, const std::vector<WorkerResult>& workers) {

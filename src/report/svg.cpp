@@ -11,7 +11,7 @@ namespace scxkit::internal {
 namespace {
 
 constexpr int kWidth = 760;
-constexpr int kLeft = 150, kRight = 20;
+constexpr int kLeft = 150, kRight = 40;
 constexpr int kPlotW = kWidth - kLeft - kRight;
 
 std::string svg_open(int height, std::string_view label) {
@@ -220,8 +220,11 @@ std::string timeline_chart(const ScenarioResult& s) {
         "stroke-dasharray=\"{4}\"/>\n",
         x, top, top + plot_h + 24 + 14.0 * static_cast<double>(i) - 10, color,
         m.failure ? "none" : "4,3");
-    out += text(x + 3, top + plot_h + 24 + 14 * static_cast<double>(i),
-                fmt::format("{:.2f} s  {}", m.at, m.label), fmt::format("fill=\"{}\"", color));
+    // Labels right of the middle end at their line, so none runs off the plot.
+    const bool right = x > kLeft + kPlotW / 2.0;
+    out += text(right ? x - 3 : x + 3, top + plot_h + 24 + 14 * static_cast<double>(i),
+                fmt::format("{:.2f} s  {}", m.at, m.label),
+                fmt::format("fill=\"{}\"{}", color, right ? " text-anchor=\"end\"" : ""));
   }
   return out + "</svg>\n";
 }
