@@ -137,12 +137,13 @@ CheckResult isolation(const Thresholds& t, const std::vector<WorkerResult>& work
 
 CheckResult wake_latency(const Thresholds& t, const std::vector<WorkerResult>& workers) {
   if (!t.wake_latency) return skipped("wake_latency", "turned off for this scenario");
-  constexpr std::uint64_t kMinSamples = 20;
   std::vector<std::string> findings;
   std::size_t judged = 0;
   double worst = 0;
   for (const auto& w : workers) {
-    if (w.wake.count < kMinSamples) continue;
+    // With fewer than 100 wake-ups the p99 is the worst one: a starved sleeper
+    // that woke rarely, and late, is judged too.
+    if (w.wake.count == 0) continue;
     ++judged;
     worst = std::max(worst, w.wake.p99_us);
     if (w.wake.p99_us > t.max_wake_p99_us) {
@@ -152,7 +153,7 @@ CheckResult wake_latency(const Thresholds& t, const std::vector<WorkerResult>& w
                       w.name, w.wake.p99_us, w.wake.count, t.max_wake_p99_us));
     }
   }
-  if (judged == 0) return skipped("wake_latency", "no worker measured 20 or more wake-ups");
+  if (judged == 0) return skipped("wake_latency", "no worker measured a wake-up");
   return verdict("wake_latency", std::move(findings),
                  fmt::format("{} workers, worst p99 {:.0f} us", judged, worst),
                  fmt::format("wake-up latency p99 above {:.0f} us", t.max_wake_p99_us),

@@ -142,17 +142,26 @@ TEST_F(RunnerTest, IsolationPassesInsideTheCpusetAndFailsWhenItIsWidenedBehindIt
       << c.findings[0];
 }
 
-TEST_F(RunnerTest, WakeLatencyPassesForALoneSleeperAndFailsForOneBehindAFifoHog) {
+TEST_F(RunnerTest, WakeLatencyPassesForAnRtSleeperAndFailsForOneBehindAHigherFifoHog) {
   Scenario s = base("wake");
   s.thresholds.max_wake_p99_us = 100'000;
-  s.workers = {worker("sleeper", "a", WorkType::io_sleep, first_)};
+  // A real-time sleeper: the fair server that rescues CFS tasks from a FIFO
+  // hog does nothing for it. It stops 100 ms after the hog, so its wake-up
+  // that waited out the hog is more than 1% of its wake-ups.
+  WorkerSpec sleeper = worker("sleeper", "a", WorkType::io_sleep, second_);
+  sleeper.rt_priority = 1;
+  sleeper.stop = Millis(1100);
+  s.workers = {sleeper};
   const auto pass = run(s);
   const auto& p = check(pass, "wake_latency");
   EXPECT_EQ(p.outcome, CheckOutcome::pass) << p.summary;
   ASSERT_EQ(pass.workers.size(), 1u);
   EXPECT_GT(pass.workers[0].wake.count, 100u);
 
-  s.workers = {worker("sleeper", "a", WorkType::io_sleep, second_), hog_on_second()};
+  WorkerSpec hog = hog_on_second();
+  hog.rt_priority = 2;
+  hog.stop = Millis(1000);
+  s.workers = {sleeper, hog};
   const auto fail = run(s);
   const auto& c = check(fail, "wake_latency");
   ASSERT_EQ(c.outcome, CheckOutcome::fail) << c.summary;
