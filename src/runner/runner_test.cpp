@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <fstream>
 #include <functional>
 
@@ -128,12 +129,19 @@ TEST_F(RunnerTest, IsolationPassesInsideTheCpusetAndFailsWhenItIsWidenedBehindIt
       << check(pass, "isolation").summary;
   for (const auto& w : pass.workers) EXPECT_EQ(w.ran_on(), first_) << w.name;
 
+  // Widened to both CPUs; then one worker is steered to the new CPU, which
+  // the widened cpuset now permits (and the load balancer may not get to).
   const CpuSet both = first_ | second_;
   OnStart widen([&](const auto& dirs) {
     for (const auto& dir : dirs.at("a")) {
       std::ofstream cpus(dir + "/cpuset.cpus");
       if (cpus) cpus << both.to_string();  // only the cpuset hierarchy has the file
     }
+    std::ifstream procs(dirs.at("a").front() + "/cgroup.procs");
+    pid_t pid = 0;
+    ASSERT_TRUE(procs >> pid);
+    const cpu_set_t second = second_.to_native();
+    ASSERT_EQ(sched_setaffinity(pid, sizeof(second), &second), 0) << std::strerror(errno);
   });
   const auto fail = run(s, &widen);
   const auto& c = check(fail, "isolation");

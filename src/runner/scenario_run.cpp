@@ -410,11 +410,22 @@ class ScenarioRun {
     std::stable_sort(events.begin(), events.end(), [](const Event& a, const Event& b) {
       return a.at != b.at ? a.at < b.at : a.order < b.order;
     });
+    std::size_t next = 0;
+    // The workers that start at 0 are forked and placed before the clock
+    // starts: on a loaded machine that takes a while, and the scenario's time
+    // is its workers' time.
     t0_ns_ = monotonic_ns();
+    while (next < events.size() && events[next].at == Millis(0) && events[next].order == 0) {
+      if (auto ok = start_workers(s_.workers[events[next++].index]); !ok) return ok;
+    }
+    t0_ns_ = monotonic_ns();
+    for (auto& inst : instances_) {
+      inst.start_s = inst.last_sample_s = 0;
+      for (auto& [_, e] : inst.epochs) e.from_s = 0;
+    }
     const double duration_s = std::chrono::duration<double>(s_.duration).count();
     const double interval_s = result_.sample_interval_s;
     double next_sample_s = interval_s;
-    std::size_t next = 0;
     bool announced = false;
     for (;;) {
       if (ctx_.stop != nullptr && ctx_.stop->load()) {

@@ -82,7 +82,8 @@ SharedRegion::~SharedRegion() {
 
 Result<ProcessGroup> ProcessGroup::create() {
   // Orphans of workers (fork-churn children) are reparented here and reaped.
-  if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) return os_error("PR_SET_CHILD_SUBREAPER", errno);
+  auto hold = SubreaperHold::acquire();
+  if (!hold) return tl::unexpected(hold.error());
   const pid_t runner = getpid();
   const pid_t pid = fork();
   if (pid < 0) return os_error("fork (the run's process group anchor)", errno);
@@ -94,7 +95,7 @@ Result<ProcessGroup> ProcessGroup::create() {
   setpgid(pid, pid);  // also here, so the group exists before the first worker joins
   auto anchor = ChildProcess::adopt(pid, true);
   if (!anchor) return tl::unexpected(anchor.error());
-  return ProcessGroup(std::move(*anchor));
+  return ProcessGroup(std::move(*hold), std::move(*anchor));
 }
 
 bool ProcessGroup::kill_and_reap(std::chrono::milliseconds deadline) {

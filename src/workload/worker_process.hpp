@@ -47,7 +47,9 @@ class ProcessGroup {
   bool kill_and_reap(std::chrono::milliseconds deadline);
 
  private:
-  explicit ProcessGroup(ChildProcess anchor) : anchor_(std::move(anchor)) {}
+  ProcessGroup(SubreaperHold hold, ChildProcess anchor)
+      : hold_(std::move(hold)), anchor_(std::move(anchor)) {}
+  SubreaperHold hold_;  // released after the anchor's group is reaped
   ChildProcess anchor_;
 };
 
