@@ -14,6 +14,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev librapidcheck-dev
   libmimalloc-dev libjemalloc-dev
   qemu-system-x86 busybox-static cpio
+  rt-tests
 )
 backports=(libbpf-dev bpftool)
 backports_list=/etc/apt/sources.list.d/scxkit-bookworm-backports.sources

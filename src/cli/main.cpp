@@ -19,6 +19,8 @@ int main(int argc, char** argv) {
   scxkit::cli::add_sched_command(app, exit_code);
   scxkit::cli::add_topo_command(app, exit_code);
   scxkit::cli::add_prog_command(app, exit_code);
+  scxkit::cli::add_run_commands(app, exit_code);
+  scxkit::cli::add_run_bench_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -203,6 +203,20 @@ Result<ChildProcess> ChildProcess::spawn(const SpawnSpec& spec) {
   return ChildProcess(pid, pidfd.release());
 }
 
+Result<ChildProcess> ChildProcess::adopt(pid_t pid, bool use_pidfd) {
+  int pidfd = -1;
+  if (use_pidfd) {
+    pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+    if (pidfd < 0 && errno != ENOSYS) {
+      const int err = errno;
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+      return os_error("pidfd_open on the new process", err);
+    }
+  }
+  return ChildProcess(pid, pidfd);
+}
+
 ChildProcess::ChildProcess(ChildProcess&& o) noexcept
     : pid_(std::exchange(o.pid_, -1)),
       pidfd_(std::exchange(o.pidfd_, -1)),

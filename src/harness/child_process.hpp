@@ -38,6 +38,9 @@ class ChildProcess {
   // meanwhile, so helpers the child forks are reaped here too. Each step in
   // the child reports its errno back through a pipe.
   static Result<ChildProcess> spawn(const SpawnSpec& spec);
+  // Takes charge of a child this process forked itself (already the leader
+  // of its own process group); on failure the child is killed and reaped.
+  static Result<ChildProcess> adopt(pid_t pid, bool use_pidfd);
   ChildProcess(ChildProcess&& o) noexcept;
   ChildProcess& operator=(ChildProcess&&) = delete;
   ~ChildProcess();
