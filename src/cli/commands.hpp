@@ -12,6 +12,7 @@ void add_sched_command(CLI::App& app, int& exit_code);
 void add_prog_command(CLI::App& app, int& exit_code);
 // `arena show`, registered under the `arena` subcommand.
 void add_arena_show_command(CLI::App* arena, int& exit_code);
+void add_vm_command(CLI::App& app, int& exit_code);
 int run_fault_bench(std::uint32_t pages);
 
 // Prints "scxkit: <message>" on stderr: the one readable line of a failure.
