@@ -111,7 +111,8 @@ std::vector<AptSource> parse_deb822_sources(std::string_view text) {
       continue;
     }
     if ((raw[0] == ' ' || raw[0] == '\t') && !fields.empty()) {
-      fields.back().second += "\n" + std::string(trim(raw));
+      fields.back().second += '\n';
+      fields.back().second += trim(raw);
       continue;
     }
     const auto colon = raw.find(':');
