@@ -7,7 +7,8 @@
 //   private configuration (scxkit's own sources file, lists, cache and state
 //   directories; the mirror URI comes from the machine's apt sources, whose
 //   files are never modified). Each version is cached once, with vmlinuz, its
-//   config and its BTF (the `.BTF` section of the vmlinux inside vmlinuz).
+//   config, the vmlinux unpacked from vmlinuz (booted directly through its PVH
+//   entry: no decompression in the guest) and its BTF (the `.BTF` section).
 // - `run` boots that kernel, runs one command as root in the guest, streams
 //   the command's stdout and stderr to the given descriptors and the kernel
 //   log to its own descriptor, brings files written to $SCXKIT_OUT back out,
@@ -50,8 +51,9 @@ struct KernelOptions {
 struct Kernel {
   std::string version;  // "7.3.4+deb13-amd64" (the kernel release)
   std::string vmlinuz;
-  std::string config;  // "" if unknown
-  std::string btf;     // raw BTF for `bpftool btf dump file`; "" if unknown
+  std::string vmlinux;  // the unpacked ELF kernel, booted through its PVH entry; "" if none
+  std::string config;   // "" if unknown
+  std::string btf;      // raw BTF for `bpftool btf dump file`; "" if unknown
 };
 
 Result<Kernel> ensure_kernel(const KernelOptions& options);

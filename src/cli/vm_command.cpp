@@ -150,9 +150,10 @@ int show_kernel(KernelFlags& k, bool list, const std::string& which) {
     return kVmSetupFailed;
   }
   if (which.empty()) {
-    fmt::print("release  {}\nvmlinuz  {}\nconfig   {}\nbtf      {}\n", kernel->version,
-               kernel->vmlinuz, kernel->config.empty() ? "-" : kernel->config,
-               kernel->btf.empty() ? "-" : kernel->btf);
+    auto or_dash = [](const std::string& p) { return p.empty() ? std::string("-") : p; };
+    fmt::print("release  {}\nvmlinuz  {}\nvmlinux  {}\nconfig   {}\nbtf      {}\n", kernel->version,
+               kernel->vmlinuz, or_dash(kernel->vmlinux), or_dash(kernel->config),
+               or_dash(kernel->btf));
     return 0;
   }
   const std::string& path = which == "btf"      ? kernel->btf

@@ -77,7 +77,8 @@ std::vector<std::string> cached_releases(const std::string& root) {
 namespace {
 
 Kernel kernel_in(const fs::path& dir, const std::string& release) {
-  Kernel k{release, (dir / "vmlinuz").string(), "", ""};
+  Kernel k{release, (dir / "vmlinuz").string(), "", "", ""};
+  if (fs::exists(dir / "vmlinux")) k.vmlinux = (dir / "vmlinux").string();
   if (fs::exists(dir / "config")) k.config = (dir / "config").string();
   if (fs::exists(dir / "vmlinux.btf")) k.btf = (dir / "vmlinux.btf").string();
   return k;
@@ -89,7 +90,7 @@ Result<Kernel> kernel_at_path(const std::string& path) {
     return make_error(Errc::not_found, fmt::format("no kernel image at {}", path));
   }
   const fs::path p = fs::absolute(path);
-  Kernel k{p.filename().string(), p.string(), "", ""};
+  Kernel k{p.filename().string(), p.string(), "", "", ""};
   for (const auto& c : {p.parent_path() / "config", fs::path(p.string() + ".config")}) {
     if (k.config.empty() && fs::exists(c)) k.config = c.string();
   }
@@ -182,10 +183,24 @@ Result<Kernel> fetch_release(const KernelOptions& o, const std::string& root, co
   if (!ec && !config.empty()) fs::rename(config, kernel_dir / "config", ec);
   if (ec)
     return make_error(Errc::system_error, fmt::format("moving the kernel files: {}", ec.message()));
-  if (o.progress) o.progress("extracting the kernel's BTF");
-  auto btf = extract_btf((kernel_dir / "vmlinuz").string(), staging.string(),
-                         (kernel_dir / "vmlinux.btf").string());
+  if (o.progress) o.progress("unpacking the vmlinux and its BTF");
+  const std::string vmlinux = (kernel_dir / "vmlinux").string();
+  auto unpacked = unpack_vmlinux((kernel_dir / "vmlinuz").string(), staging.string(), vmlinux);
+  if (!unpacked) return tl::unexpected(unpacked.error());
+  auto elf = read_file(vmlinux);
+  if (!elf) return tl::unexpected(elf.error());
+  auto btf = elf_section(*elf, ".BTF");
   if (!btf) return tl::unexpected(btf.error());
+  if (btf->empty()) {
+    return make_error(Errc::not_found,
+                      fmt::format("the vmlinux of {} has no .BTF section (a kernel "
+                                  "built without CONFIG_DEBUG_INFO_BTF)",
+                                  release));
+  }
+  auto wrote = write_file((kernel_dir / "vmlinux.btf").string(), *btf);
+  if (!wrote) return tl::unexpected(wrote.error());
+  // Keep the vmlinux only if QEMU can boot it directly (PVH).
+  if (!has_pvh_entry(*elf)) fs::remove(vmlinux, ec);
   (void)write_file((kernel_dir / "packages").string(),
                    fmt::format("{}\n", fmt::join(packages, "\n")));
 

@@ -100,8 +100,8 @@ Result<std::string> elf_section(std::string_view elf, std::string_view name) {
   return std::string();
 }
 
-Result<void> extract_btf(const std::string& vmlinuz, const std::string& work_dir,
-                         const std::string& btf_out) {
+Result<void> unpack_vmlinux(const std::string& vmlinuz, const std::string& work_dir,
+                            const std::string& vmlinux_out) {
   auto image = read_file(vmlinuz);
   if (!image) return tl::unexpected(image.error());
   auto payload = find_payload(*image);
@@ -112,9 +112,8 @@ Result<void> extract_btf(const std::string& vmlinuz, const std::string& work_dir
                                                    payload->format, payload->tool, payload->tool));
   }
   const std::string packed = work_dir + "/vmlinux.packed";
-  const std::string vmlinux = work_dir + "/vmlinux";
-  Fd out(::open(vmlinux.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-  if (out.get() < 0) return os_error(fmt::format("creating {}", vmlinux), errno);
+  Fd out(::open(vmlinux_out.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (out.get() < 0) return os_error(fmt::format("creating {}", vmlinux_out), errno);
   // x86 appends the unpacked size (4 bytes) after the compressed stream;
   // decompressors that reject trailing bytes get the stream without it.
   for (std::size_t trailer : {4u, 0u}) {
@@ -122,7 +121,7 @@ Result<void> extract_btf(const std::string& vmlinuz, const std::string& work_dir
         packed, std::string_view(*image).substr(payload->offset, payload->length - trailer));
     if (!wrote) return wrote;
     if (::ftruncate(out.get(), 0) != 0 || ::lseek(out.get(), 0, SEEK_SET) != 0) {
-      return os_error(fmt::format("truncating {}", vmlinux), errno);
+      return os_error(fmt::format("truncating {}", vmlinux_out), errno);
     }
     auto run = run_tool({.argv = {payload->tool, "-dc", packed}, .stdout_fd = out.get()},
                         Clock::now() + std::chrono::minutes(5));
@@ -134,19 +133,32 @@ Result<void> extract_btf(const std::string& vmlinuz, const std::string& work_dir
                                     vmlinuz, run->err));
     }
   }
-  auto elf = read_file(vmlinux);
   std::error_code ec;
   std::filesystem::remove(packed, ec);
-  std::filesystem::remove(vmlinux, ec);
-  if (!elf) return tl::unexpected(elf.error());
-  auto btf = elf_section(*elf, ".BTF");
-  if (!btf) return tl::unexpected(btf.error());
-  if (btf->empty()) {
-    return make_error(Errc::not_found, fmt::format("the vmlinux in {} has no .BTF section "
-                                                   "(kernel built without CONFIG_DEBUG_INFO_BTF)",
-                                                   vmlinuz));
+  return {};
+}
+
+bool has_pvh_entry(std::string_view elf) {
+  constexpr std::uint32_t kXenElfNotePhys32Entry = 18;
+  auto notes = elf_section(elf, ".notes");
+  if (!notes) return false;
+  const std::string_view n = *notes;
+  std::size_t at = 0;
+  auto align4 = [](std::size_t v) { return (v + 3) & ~std::size_t{3}; };
+  while (at + 12 <= n.size()) {
+    std::uint32_t namesz = 0, descsz = 0, type = 0;
+    read_at(n, at, &namesz);
+    read_at(n, at + 4, &descsz);
+    read_at(n, at + 8, &type);
+    const std::size_t name_at = at + 12;
+    if (name_at + namesz > n.size()) return false;
+    if (type == kXenElfNotePhys32Entry && namesz == 4 &&
+        n.substr(name_at, 4) == std::string_view("Xen\0", 4)) {
+      return true;
+    }
+    at = name_at + align4(namesz) + align4(descsz);
   }
-  return write_file(btf_out, *btf);
+  return false;
 }
 
 }  // namespace scxkit::vm::internal

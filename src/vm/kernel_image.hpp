@@ -1,6 +1,6 @@
 // What is inside a bzImage: the compressed vmlinux (found through the x86
-// boot protocol header), unpacked with the matching Debian tool, and the raw
-// BTF (.BTF section) of that vmlinux for `bpftool btf dump file`.
+// boot protocol header), unpacked with the matching Debian tool; its raw BTF
+// (.BTF section) for `bpftool btf dump file`, and its PVH entry note.
 #pragma once
 
 #include <string>
@@ -24,9 +24,13 @@ Result<Payload> find_payload(std::string_view bzimage);
 // The raw bytes of an ELF64 file's section `name` ("" result = absent).
 Result<std::string> elf_section(std::string_view elf, std::string_view name);
 
-// Unpacks the vmlinux inside `vmlinuz` (using `work_dir` for the payload
-// file) and writes its .BTF section to `btf_out`.
-Result<void> extract_btf(const std::string& vmlinuz, const std::string& work_dir,
-                         const std::string& btf_out);
+// Unpacks the ELF vmlinux inside `vmlinuz` to `vmlinux_out`, using
+// `work_dir` for the compressed payload.
+Result<void> unpack_vmlinux(const std::string& vmlinuz, const std::string& work_dir,
+                            const std::string& vmlinux_out);
+
+// Whether a vmlinux has a PVH entry point (Xen ELF note 18), so QEMU can boot
+// it directly and the guest skips decompressing itself (seconds under TCG).
+bool has_pvh_entry(std::string_view elf);
 
 }  // namespace scxkit::vm::internal

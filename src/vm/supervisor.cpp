@@ -254,16 +254,19 @@ Result<RunResult> run(const RunOptions& o) {
   auto image = build_initramfs({o.command, o.add, *exe});
   if (!image) return tl::unexpected(image.error());
 
-  MachineSpec machine{o.cpus,
-                      o.topology,
-                      o.numa_nodes,
-                      o.memory_mib,
-                      kvm,
-                      o.kernel.vmlinuz,
-                      fmt::format("/proc/self/fd/{}", kInitrdFd),
-                      kernel_cmdline(),
-                      kConsoleFd,
-                      kChannelFd};
+  MachineSpec machine;
+  machine.cpus = o.cpus;
+  machine.topology = o.topology;
+  machine.numa_nodes = o.numa_nodes;
+  machine.memory_mib = o.memory_mib;
+  machine.kvm = kvm;
+  // The unpacked vmlinux boots through its PVH entry, skipping the
+  // decompression that costs seconds under TCG.
+  machine.kernel = o.kernel.vmlinux.empty() ? o.kernel.vmlinuz : o.kernel.vmlinux;
+  machine.initrd = fmt::format("/proc/self/fd/{}", kInitrdFd);
+  machine.append = kernel_cmdline();
+  machine.console_fd = kConsoleFd;
+  machine.channel_fd = kChannelFd;
   auto argv = qemu_argv(machine);
   if (!argv) return tl::unexpected(argv.error());
   auto console = socket_pair();
