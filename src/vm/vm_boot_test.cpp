@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "vm/kernel_image.hpp"
 #include "vm/process.hpp"
 
 namespace scxkit::vm::internal {
@@ -174,6 +175,25 @@ TEST_F(VmBoot, CtrlCCancelsTheRunAndTakesQemuDown) {
   kill(s->pid(), SIGINT);
   EXPECT_EQ(s->wait_until(Clock::now() + 20s), 130);
   EXPECT_TRUE(gone_within(qemu, 1s)) << "qemu " << qemu << " outlived scxkit";
+}
+
+TEST_F(VmBoot, TheCachedKernelHasSchedExtBtfAndABootablePvhVmlinux) {
+  const auto btf = scxkit({"vm", "kernel", "-q", "--btf"});
+  ASSERT_EQ(btf.status, 0) << btf.err;
+  const std::string btf_path = btf.out.substr(0, btf.out.find('\n'));
+  if (find_executable("bpftool").empty()) GTEST_SKIP() << "bpftool is not installed (scripts/setup.sh)";
+  const auto header = run_tool({.argv = {"bpftool", "btf", "dump", "file", btf_path, "format", "c"}},
+                               Clock::now() + 120s);
+  ASSERT_TRUE(header) << header.error().message;
+  ASSERT_EQ(header->status, 0) << header->err;
+  EXPECT_NE(header->out.find("struct sched_ext_ops {"), std::string::npos);
+  const std::string vmlinux = (fs::path(btf_path).parent_path() / "vmlinux").string();
+  auto elf = read_file(vmlinux);
+  ASSERT_TRUE(elf) << elf.error().message;
+  EXPECT_TRUE(has_pvh_entry(*elf));
+  auto self = read_file(fs::read_symlink("/proc/self/exe").string());
+  ASSERT_TRUE(self);
+  EXPECT_FALSE(has_pvh_entry(*self));
 }
 
 TEST_F(VmBoot, AnUnknownKernelVersionListsWhatIsAvailable) {
