@@ -203,7 +203,8 @@ void add_vm_command(CLI::App& app, int& exit_code) {
       ->check(CLI::IsMember({"auto", "tcg", "kvm"}))
       ->capture_default_str();
   run->add_option("--add", r.run.add,
-                  "Host file or directory to copy into the guest at the same path (repeatable)");
+                  "Host file or directory to copy into the guest at the same path (repeatable)")
+      ->allow_extra_args(false);  // one path per --add, so `--add X -- CMD` ends at X
   run->add_option("--out", r.run.out_dir,
                   "Host directory for the files CMD writes under $SCXKIT_OUT");
   run->add_option("--kernel-log", r.kernel_log,

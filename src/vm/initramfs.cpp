@@ -17,6 +17,8 @@ namespace fs = std::filesystem;
 std::string init_script(const std::string& library_path) {
   return fmt::format(R"(#!/bin/busybox sh
 # Written by scxkit: mounts what a sched_ext test needs, then runs the agent.
+# The root is the initramfs itself (writable, in RAM): /tmp is not mounted
+# over, since --add may have put files there.
 /bin/busybox --install -s /bin
 export PATH=/scxkit/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export LD_LIBRARY_PATH={}
@@ -27,8 +29,6 @@ mount -t devtmpfs devtmpfs /dev
 mkdir -p /dev/pts /dev/shm
 mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /dev/shm
-mount -t tmpfs tmpfs /tmp
-mount -t tmpfs tmpfs /run
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
 mount -t debugfs debugfs /sys/kernel/debug
 mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null

@@ -181,9 +181,10 @@ TEST_F(VmBoot, TheCachedKernelHasSchedExtBtfAndABootablePvhVmlinux) {
   const auto btf = scxkit({"vm", "kernel", "-q", "--btf"});
   ASSERT_EQ(btf.status, 0) << btf.err;
   const std::string btf_path = btf.out.substr(0, btf.out.find('\n'));
-  if (find_executable("bpftool").empty()) GTEST_SKIP() << "bpftool is not installed (scripts/setup.sh)";
-  const auto header = run_tool({.argv = {"bpftool", "btf", "dump", "file", btf_path, "format", "c"}},
-                               Clock::now() + 120s);
+  if (find_executable("bpftool").empty())
+    GTEST_SKIP() << "bpftool is not installed (scripts/setup.sh)";
+  const auto header = run_tool(
+      {.argv = {"bpftool", "btf", "dump", "file", btf_path, "format", "c"}}, Clock::now() + 120s);
   ASSERT_TRUE(header) << header.error().message;
   ASSERT_EQ(header->status, 0) << header->err;
   EXPECT_NE(header->out.find("struct sched_ext_ops {"), std::string::npos);
@@ -194,6 +195,25 @@ TEST_F(VmBoot, TheCachedKernelHasSchedExtBtfAndABootablePvhVmlinux) {
   auto self = read_file(fs::read_symlink("/proc/self/exe").string());
   ASSERT_TRUE(self);
   EXPECT_FALSE(has_pvh_entry(*self));
+}
+
+// The harness's `scxkit sched start`, unchanged, against the real kernel.
+TEST_F(VmBoot, SchedStartAttachesTheFifoExampleAndStopsItCleanly) {
+#ifndef SCXKIT_EXAMPLE_FIFO
+  GTEST_SKIP() << "the examples were not built (SCXKIT_BUILD_EXAMPLES=OFF)";
+#else
+  const auto r =
+      scxkit({"vm", "run", "-q", "--add", SCXKIT_EXAMPLE_FIFO, "--", "sh", "-c",
+              fmt::format("scxkit sched start --hold 1 --log /tmp/fifo.log {}; code=$?; "
+                          "cat /tmp/fifo.log; cat /sys/kernel/sched_ext/state; exit $code",
+                          SCXKIT_EXAMPLE_FIFO)});
+  EXPECT_EQ(r.status, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("attached: 'fifo'"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("the kernel detached it"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("scx_fifo: exit kind 64 (detached on request)"), std::string::npos)
+      << "the loader's exit record: UNREG " << r.out;
+  EXPECT_TRUE(r.out.size() >= 9 && r.out.substr(r.out.size() - 9) == "disabled\n") << r.out;
+#endif
 }
 
 TEST_F(VmBoot, AnUnknownKernelVersionListsWhatIsAvailable) {
