@@ -27,7 +27,7 @@ struct MachineSpec {
 Result<std::vector<std::string>> qemu_argv(const MachineSpec& spec);
 
 // The kernel command line: console on ttyS0, reboot (= QEMU exits, with
-// -no-reboot) at once on panic.
+// -no-reboot) at once on panic, no boot-time timer check (see the .cpp).
 std::string kernel_cmdline();
 
 }  // namespace scxkit::vm::internal

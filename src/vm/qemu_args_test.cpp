@@ -55,6 +55,8 @@ TEST(QemuArgs, SingleThreadedTcgWithConsoleAndChannelOnInheritedDescriptors) {
   EXPECT_EQ(after(*a, "-device", 1), "virtserialport,chardev=channel,name=scxkit.ctl");
   EXPECT_NE(std::find(a->begin(), a->end(), "-no-reboot"), a->end()) << "panic=-1 must end QEMU";
   EXPECT_NE(after(*a, "-append").find("panic=-1"), std::string::npos);
+  EXPECT_NE(after(*a, "-append").find("no_timer_check"), std::string::npos)
+      << "a loaded host makes the IO-APIC timer check panic the guest";
 }
 
 TEST(QemuArgs, KvmUsesTheHostCpu) {
