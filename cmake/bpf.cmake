@@ -24,8 +24,17 @@ set(SCXKIT_BPF_OUT ${CMAKE_BINARY_DIR}/bpf)
 # The multiarch include dir holds asm/types.h, which the BPF target lacks.
 execute_process(COMMAND ${CMAKE_C_COMPILER} -print-multiarch
                 OUTPUT_VARIABLE SCXKIT_MULTIARCH OUTPUT_STRIP_TRAILING_WHITESPACE)
+# -fms-extensions accepts the anonymous struct members newer kernels' vmlinux.h
+# has (7.x); -Wno-microsoft-anon-tag keeps it from warning about each one.
 set(SCXKIT_BPF_CFLAGS -O2 -g -target bpf -mcpu=v3 -Wall -Wno-unused-function
-    -fms-extensions -I/usr/include/${SCXKIT_MULTIARCH})
+    -fms-extensions -Wno-microsoft-anon-tag -I/usr/include/${SCXKIT_MULTIARCH})
+# bpftool 7.5 writes skeletons for libbpf 1.5, which wires struct_ops maps to
+# links (`map->link`); libbpf 1.4's bpf_map_skeleton has no such member, so
+# drop that line there (loaders attach struct_ops maps themselves).
+set(SCXKIT_SKEL_FIXUP ${CMAKE_COMMAND} -E true)
+if(LIBBPF_VERSION VERSION_LESS 1.5)
+  set(SCXKIT_SKEL_FIXUP sed -i "/map->link = /d")
+endif()
 
 # scxkit_add_vmlinux(<id> <btf-file> [DEPENDS ...]): vmlinux.h for BTF source <id>.
 function(scxkit_add_vmlinux id btf)
@@ -72,6 +81,7 @@ function(scxkit_add_bpf name)
   add_custom_command(
     OUTPUT ${skel}
     COMMAND ${SCXKIT_BPFTOOL} gen skeleton ${obj} name ${name} > ${skel}.tmp
+    COMMAND ${SCXKIT_SKEL_FIXUP} ${skel}.tmp
     COMMAND ${CMAKE_COMMAND} -E rename ${skel}.tmp ${skel}
     DEPENDS ${obj}
     COMMENT "Generating skeleton ${name}.skel.h"

@@ -13,7 +13,7 @@ packages=(
   libcli11-dev nlohmann-json3-dev libfmt-dev libexpected-dev
   libgtest-dev libgmock-dev libbenchmark-dev librapidcheck-dev
   libmimalloc-dev libjemalloc-dev
-  qemu-system-x86 busybox-static cpio
+  qemu-system-x86 busybox-static cpio zstd
   rt-tests
 )
 backports=(libbpf-dev bpftool)

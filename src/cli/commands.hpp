@@ -15,6 +15,7 @@ void add_prog_command(CLI::App& app, int& exit_code);
 void add_arena_show_command(CLI::App* arena, int& exit_code);
 void add_run_commands(CLI::App& app, int& exit_code);  // run, scenarios, compare
 void add_run_bench_command(CLI::App& app, int& exit_code);
+void add_vm_command(CLI::App& app, int& exit_code);
 int run_fault_bench(std::uint32_t pages);
 // `arena bench alloc` and `arena stress` (+ its hidden worker), in their own files.
 void add_alloc_bench_command(CLI::App& bench, int& exit_code);

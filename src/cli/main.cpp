@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   scxkit::cli::add_prog_command(app, exit_code);
   scxkit::cli::add_run_commands(app, exit_code);
   scxkit::cli::add_run_bench_command(app, exit_code);
+  scxkit::cli::add_vm_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -1,0 +1,229 @@
+// The VM tier: these tests boot Debian's sched_ext kernel under QEMU with the
+// real scxkit program (SCXKIT_BIN) as user and guest agent. They skip, with
+// the reason, where QEMU or the kernel cannot be had.
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <thread>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "vm/kernel_image.hpp"
+#include "vm/process.hpp"
+
+namespace scxkit::vm::internal {
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+constexpr auto kRunDeadline = 240s;  // a loaded 2-core machine boots slowly
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// QEMU processes whose parent is `parent`.
+std::vector<pid_t> qemu_children(pid_t parent) {
+  std::vector<pid_t> found;
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    const std::string name = e.path().filename().string();
+    if (!std::isdigit(static_cast<unsigned char>(name[0]))) continue;
+    const std::string stat = slurp(e.path() / "stat");
+    const auto open = stat.find('('), close = stat.rfind(')');
+    if (open == std::string::npos || close == std::string::npos) continue;
+    int ppid = 0;
+    char state = 0;
+    if (std::sscanf(stat.c_str() + close + 2, "%c %d", &state, &ppid) != 2) continue;
+    if (ppid == parent && stat.compare(open + 1, 11, "qemu-system") == 0)
+      found.push_back(std::stoi(name));
+  }
+  return found;
+}
+
+bool gone_within(pid_t pid, std::chrono::seconds limit) {
+  const auto deadline = Clock::now() + limit;
+  while (Clock::now() < deadline) {
+    const std::string stat = slurp(fmt::format("/proc/{}/stat", pid));
+    const auto close = stat.rfind(')');
+    if (stat.empty() || (close != std::string::npos && stat[close + 2] == 'Z')) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return false;
+}
+
+class VmBoot : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (find_executable(kQemuName).empty()) {
+      skip_ = "qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)";
+      return;
+    }
+    auto k = run_tool({.argv = {SCXKIT_BIN, "vm", "kernel", "-q"}}, Clock::now() + 15min);
+    if (!k || k->status != 0) {
+      skip_ = "no sched_ext kernel could be had: " + (k ? k->err : k.error().message);
+    }
+  }
+  void SetUp() override {
+    if (!skip_.empty()) GTEST_SKIP() << skip_;
+  }
+
+  static ToolRun scxkit(std::vector<std::string> args) {
+    args.insert(args.begin(), SCXKIT_BIN);
+    auto r = run_tool({.argv = args}, Clock::now() + kRunDeadline);
+    EXPECT_TRUE(r) << r.error().message;
+    return r ? *r : ToolRun{};
+  }
+
+  // Starts `scxkit vm run -- sleep 1000` and waits until its QEMU runs.
+  static std::pair<std::optional<Subprocess>, pid_t> start_sleeping_guest() {
+    static Fd null_fd(::open("/dev/null", O_RDWR | O_CLOEXEC));
+    auto s = Subprocess::spawn({{SCXKIT_BIN, "vm", "run", "-q", "--", "sleep", "1000"},
+                                {{0, null_fd.get()}, {1, null_fd.get()}, {2, null_fd.get()}}});
+    EXPECT_TRUE(s) << s.error().message;
+    if (!s) return {std::nullopt, -1};
+    const auto deadline = Clock::now() + 60s;
+    std::vector<pid_t> q;
+    while ((q = qemu_children(s->pid())).empty() && Clock::now() < deadline)
+      std::this_thread::sleep_for(20ms);
+    EXPECT_EQ(q.size(), 1u) << "scxkit started no QEMU";
+    return {std::move(*s), q.empty() ? -1 : q[0]};
+  }
+
+  static constexpr const char* kQemuName = "qemu-system-x86_64";
+  static std::string skip_;
+};
+std::string VmBoot::skip_;
+
+TEST_F(VmBoot, DoctorInsideTheGuestSeesSchedExt) {
+  const auto r = scxkit({"vm", "run", "-q", "--", "scxkit", "doctor"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(std::regex_search(r.out, std::regex("sched_ext +yes"))) << r.out;
+}
+
+TEST_F(VmBoot, OutputStreamsStayApartFilesComeOutAndTheExitCodeComesBack) {
+  char tmpl[] = "/tmp/scxkit-vm-test.XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const fs::path dir = tmpl;
+  const auto r = scxkit(
+      {"vm", "run", "-q", "--out", (dir / "out").string(), "--kernel-log",
+       (dir / "kernel.log").string(), "--", "sh", "-c",
+       "echo to-out; echo to-err >&2; mkdir -p $SCXKIT_OUT/sub; echo kept > $SCXKIT_OUT/sub/file; "
+       "echo scxkit-marker > /dev/kmsg; exit 7"});
+  EXPECT_EQ(r.status, 7) << r.err;
+  EXPECT_EQ(r.out, "to-out\n");
+  EXPECT_EQ(r.err, "to-err\n");
+  EXPECT_EQ(slurp(dir / "out/sub/file"), "kept\n");
+  const std::string klog = slurp(dir / "kernel.log");
+  EXPECT_NE(klog.find("Linux version"), std::string::npos) << klog.substr(0, 2000);
+  EXPECT_NE(klog.find("scxkit-marker"), std::string::npos)
+      << "the guest's /dev/kmsg reaches the kernel log";
+  EXPECT_EQ(klog.find("to-out"), std::string::npos);
+  fs::remove_all(dir);
+}
+
+TEST_F(VmBoot, TopologyAndNumaReachTheGuest) {
+  const auto r =
+      scxkit({"vm", "run", "-q", "--topology", "2,1,1", "--numa", "2", "--memory", "512", "--",
+              "sh", "-c", "cat /sys/devices/system/node/online; grep -c ^processor /proc/cpuinfo"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "0-1\n2\n");
+}
+
+TEST_F(VmBoot, AGuestKernelPanicIsReportedAsAPanicWithItsLines) {
+  const auto r =
+      scxkit({"vm", "run", "-q", "--", "sh", "-c", "echo c > /proc/sysrq-trigger; sleep 100"});
+  EXPECT_EQ(r.status, 123) << r.err;
+  EXPECT_NE(r.err.find("Kernel panic - not syncing"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("scxkit: the guest kernel panicked"), std::string::npos) << r.err;
+}
+
+TEST_F(VmBoot, ARunPastItsTimeoutIsKilled) {
+  const auto start = Clock::now();
+  const auto r = scxkit({"vm", "run", "-q", "--timeout", "60", "--", "sleep", "1000"});
+  EXPECT_EQ(r.status, 124) << r.err;
+  EXPECT_NE(r.err.find("timeout"), std::string::npos) << r.err;
+  EXPECT_LT(Clock::now() - start, 100s);
+}
+
+TEST_F(VmBoot, AGuestThatDoesNotBootInTimeIsReported) {
+  const auto r = scxkit({"vm", "run", "-q", "--boot-timeout", "1", "--", "true"});
+  EXPECT_EQ(r.status, 125) << r.err;
+  EXPECT_NE(r.err.find("scxkit: the guest did not boot within 1 s"), std::string::npos) << r.err;
+}
+
+TEST_F(VmBoot, SigkillOfScxkitTakesQemuDown) {
+  auto [s, qemu] = start_sleeping_guest();
+  ASSERT_TRUE(s && qemu > 0);
+  kill(s->pid(), SIGKILL);
+  EXPECT_EQ(s->wait_until(Clock::now() + 10s), 128 + SIGKILL);
+  EXPECT_TRUE(gone_within(qemu, 10s)) << "qemu " << qemu << " outlived scxkit";
+}
+
+TEST_F(VmBoot, CtrlCCancelsTheRunAndTakesQemuDown) {
+  auto [s, qemu] = start_sleeping_guest();
+  ASSERT_TRUE(s && qemu > 0);
+  kill(s->pid(), SIGINT);
+  EXPECT_EQ(s->wait_until(Clock::now() + 20s), 130);
+  EXPECT_TRUE(gone_within(qemu, 1s)) << "qemu " << qemu << " outlived scxkit";
+}
+
+TEST_F(VmBoot, TheCachedKernelHasSchedExtBtfAndABootablePvhVmlinux) {
+  const auto btf = scxkit({"vm", "kernel", "-q", "--btf"});
+  ASSERT_EQ(btf.status, 0) << btf.err;
+  const std::string btf_path = btf.out.substr(0, btf.out.find('\n'));
+  if (find_executable("bpftool").empty())
+    GTEST_SKIP() << "bpftool is not installed (scripts/setup.sh)";
+  const auto header = run_tool(
+      {.argv = {"bpftool", "btf", "dump", "file", btf_path, "format", "c"}}, Clock::now() + 120s);
+  ASSERT_TRUE(header) << header.error().message;
+  ASSERT_EQ(header->status, 0) << header->err;
+  EXPECT_NE(header->out.find("struct sched_ext_ops {"), std::string::npos);
+  const std::string vmlinux = (fs::path(btf_path).parent_path() / "vmlinux").string();
+  auto elf = read_file(vmlinux);
+  ASSERT_TRUE(elf) << elf.error().message;
+  EXPECT_TRUE(has_pvh_entry(*elf));
+  auto self = read_file(fs::read_symlink("/proc/self/exe").string());
+  ASSERT_TRUE(self);
+  EXPECT_FALSE(has_pvh_entry(*self));
+}
+
+// The harness's `scxkit sched start`, unchanged, against the real kernel.
+TEST_F(VmBoot, SchedStartAttachesTheFifoExampleAndStopsItCleanly) {
+#ifndef SCXKIT_EXAMPLE_FIFO
+  GTEST_SKIP() << "the examples were not built (SCXKIT_BUILD_EXAMPLES=OFF)";
+#else
+  const auto r =
+      scxkit({"vm", "run", "-q", "--add", SCXKIT_EXAMPLE_FIFO, "--", "sh", "-c",
+              fmt::format("scxkit sched start --hold 1 --log /tmp/fifo.log {}; code=$?; "
+                          "cat /tmp/fifo.log; cat /sys/kernel/sched_ext/state; exit $code",
+                          SCXKIT_EXAMPLE_FIFO)});
+  EXPECT_EQ(r.status, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("attached: 'fifo'"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("the kernel detached it"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("scx_fifo: exit kind 64 (detached on request)"), std::string::npos)
+      << "the loader's exit record: UNREG " << r.out;
+  EXPECT_TRUE(r.out.size() >= 9 && r.out.substr(r.out.size() - 9) == "disabled\n") << r.out;
+#endif
+}
+
+TEST_F(VmBoot, AnUnknownKernelVersionListsWhatIsAvailable) {
+  const auto r = scxkit({"vm", "kernel", "-q", "--kernel", "6.0.99"});
+  EXPECT_EQ(r.status, 125);
+  if (r.err.find("apt-get update") != std::string::npos)
+    GTEST_SKIP() << "the mirror is unreachable: " << r.err;
+  EXPECT_NE(r.err.find("no amd64 kernel matching '6.0.99'"), std::string::npos) << r.err;
+  EXPECT_TRUE(std::regex_search(r.err, std::regex("available: 7\\.[0-9]+\\.[0-9]+"))) << r.err;
+}
+
+}  // namespace
+}  // namespace scxkit::vm::internal
