@@ -609,7 +609,9 @@ Result<void> ArenaImpl::join_attached() {
 }
 
 Result<PauseStats> ArenaImpl::free(std::uint64_t addr, std::uint32_t count) {
-  // As bpf_arena_free_pages(): low 32 bits, page aligned, clipped to the user range.
+  // As bpf_arena_free_pages(): NULL is nothing to free (even where offset 0 is
+  // a page); otherwise low 32 bits, page aligned, clipped to the user range.
+  if (addr == 0) return PauseStats{};
   std::uint64_t off = low32(addr) & ~std::uint64_t{kPageSize - 1};
   std::uint64_t end = off + std::uint64_t{count} * kPageSize;
   const std::uint64_t lo = low32(user_vm_start_), hi = lo + user_size();

@@ -204,6 +204,20 @@ TEST(ArenaPages, FreeLooksOnlyAtTheLow32BitsAndSkipsWhatIsNotAllocated) {
   EXPECT_TRUE(a.free_pages(*p, 1000000));  // clipped to the arena: harmless
 }
 
+TEST(ArenaPages, FreeingNullReturnsAtOnceEvenWhenPageZeroIsAllocated) {
+  // bpf_arena_free_pages() returns at once on NULL; offset 0 is a real page
+  // only through its user address.
+  Arena a = make_arena(4, arena_flags::mmapable, free_aligned_address(4 * kPageSize));
+  auto p = a.alloc_pages(nullptr, 2);
+  ASSERT_TRUE(p);
+  ASSERT_EQ(off(*p), 0u);
+  std::strcpy(bytes(*p), "kept");
+  EXPECT_TRUE(a.free_pages(nullptr, 2));
+  EXPECT_EQ(a.page_state(0), PageState::allocated);
+  EXPECT_EQ(a.stats().allocated_pages, 2u);
+  EXPECT_STREQ(bytes(*p), "kept");
+}
+
 TEST(ArenaPages, ReservedPagesAreNotAllocatableUntilFreed) {
   Arena a = make_arena(16);
   void* at = reinterpret_cast<void*>(a.user_vm_start() + 4 * kPageSize);
