@@ -123,6 +123,33 @@ void ArenaImpl::repair_after_owner_death() const {
   ctl_->scratch_pages.store(scratch);
 }
 
+namespace {
+
+// Runs step(offset, length) over [0, size) in slices that start at
+// kUnmapChunk and grow while each takes well under kMaxHoldNs (a sparse
+// 4 GiB range takes a few calls, not 8192), shrinking again when one takes
+// longer; records each.
+template <class Step>
+void in_growing_slices(std::uint64_t size, PauseStats& pauses, Step step) {
+  std::uint64_t slice = kUnmapChunk;
+  for (std::uint64_t done = 0; done < size;) {
+    const std::uint64_t n = std::min(slice, size - done);
+    const std::uint64_t t0 = os::monotonic_ns();
+    step(done, n);
+    const std::uint64_t took = os::monotonic_ns() - t0;
+    pauses.record(took);
+    done += n;
+    if (took < kMaxHoldNs / 4 && slice < kMaxUnmapChunk) {
+      slice *= 2;
+    } else if (took > kMaxHoldNs && slice > kUnmapChunk) {
+      slice /= 2;
+      sched_yield();
+    }
+  }
+}
+
+}  // namespace
+
 template <class Step>
 Result<void> ArenaImpl::in_lock_slices(PauseStats& pauses, Step step) {
   for (bool more = true; more;) {
@@ -584,35 +611,25 @@ ArenaStats ArenaImpl::stats() const {
 
 void ArenaImpl::release_all_pages(PauseStats& pauses) {
   // The last user: no user maps the file any more and none can join, so no
-  // lock is needed; one punch costs what the file holds, not its size.
-  const std::uint64_t t0 = os::monotonic_ns();
-  os::punch_hole(file_.fd(), 0, kKernMappedSize);
-  pauses.record(os::monotonic_ns() - t0);
+  // lock is needed. Slices keep each step short where the file holds much.
+  in_growing_slices(kKernMappedSize, pauses, [&](std::uint64_t off, std::uint64_t n) {
+    os::punch_hole(file_.fd(), off, n);
+  });
 }
 
 void ArenaImpl::unmap_views(PauseStats& pauses) {
   // munmap of a populated range holds this process's mmap lock for its whole
-  // length; slices keep every other thread's page faults moving. They grow
-  // while they are quick, so a sparse 4 GiB view takes a few calls, not 8192.
-  const auto unmap_sliced = [&](std::uintptr_t start, std::size_t size) {
-    std::size_t slice = kUnmapChunk;
-    for (std::size_t done = 0; done < size;) {
-      const std::size_t n = std::min(slice, size - done);
-      const std::uint64_t t0 = os::monotonic_ns();
-      os::unmap(start + done, n);
-      const std::uint64_t took = os::monotonic_ns() - t0;
-      pauses.record(took);
-      done += n;
-      if (took < kMaxHoldNs / 4 && slice < kMaxUnmapChunk) {
-        slice *= 2;
-      } else if (took > kMaxHoldNs && slice > kUnmapChunk) {
-        slice /= 2;
-        sched_yield();
-      }
-    }
-  };
-  if (user_mapped_) unmap_sliced(user_vm_start_, user_size());
-  if (kern_reserve_ != 0) unmap_sliced(kern_reserve_, kKernViewSize);
+  // length; slices keep every other thread's page faults moving.
+  if (user_mapped_) {
+    in_growing_slices(user_size(), pauses, [&](std::uint64_t off, std::uint64_t n) {
+      os::unmap(user_vm_start_ + off, n);
+    });
+  }
+  if (kern_reserve_ != 0) {
+    in_growing_slices(kKernViewSize, pauses, [&](std::uint64_t off, std::uint64_t n) {
+      os::unmap(kern_reserve_ + off, n);
+    });
+  }
   user_mapped_ = false;
   kern_reserve_ = 0;
 }

@@ -25,6 +25,7 @@ namespace {
 
 using internal::ArenaAccess;
 using internal::testing_support::exit_code;
+using internal::testing_support::kSanitizerBuild;
 using internal::testing_support::make_arena;
 using internal::testing_support::name_exists;
 using internal::testing_support::spawn_peer;
@@ -279,7 +280,8 @@ TEST(ArenaUsers, AStoppedPeerCostsFreesNothing) {
 
 TEST(ArenaUsers, OpenDuringCreateNeverSeesAHalfMadeArena) {
   const std::string name = unique_name("racing-open");
-  const pid_t creator = spawn_peer({"create-loop", name, "0", "300"});
+  // Sanitizer runtimes make each create and teardown ~100x slower.
+  const pid_t creator = spawn_peer({"create-loop", name, "0", kSanitizerBuild ? "10" : "300"});
   int opened = 0;
   std::vector<std::string> wrong;
   while (waitpid(creator, nullptr, WNOHANG) == 0) {

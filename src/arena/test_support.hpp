@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -80,6 +81,7 @@ inline bool name_exists(const std::string& name) {
 inline pid_t spawn_peer(const std::vector<std::string>& args, int keep_fd = -1) {
   const pid_t pid = fork();
   if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlives a test killed on timeout
     if (keep_fd >= 0) fcntl(keep_fd, F_SETFD, 0);
     std::vector<char*> argv{const_cast<char*>(SCXKIT_ARENA_PEER)};
     for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
