@@ -397,8 +397,9 @@ bool ArenaImpl::claim_range(std::uint32_t pgoff, std::uint32_t count) {
       if (s.compare_exchange_strong(seen, kSlotClaimed)) break;
       if (seen == kSlotScratch && s.compare_exchange_strong(seen, kSlotClaimedScratch)) break;
       if (seen == kSlotEmpty || seen == kSlotScratch) continue;  // lost a race; look again
-      // A fault in a process that is no user (a forked child) allocated this
-      // page behind the tree's back: give back what was claimed, teach the tree.
+      // Taken behind the tree's back (every writer keeps the tree in step, so
+      // only a damaged control block gets here): give back what was claimed,
+      // teach the tree.
       for (std::uint32_t j = 0; j < i; ++j) {
         auto& back = slot(abs_page(pgoff + j));
         back.store(back.load() == kSlotClaimedScratch ? kSlotScratch : kSlotEmpty);
@@ -584,22 +585,10 @@ PageState ArenaImpl::page_state(std::uint32_t off) const {
   }
 }
 
-void ArenaImpl::reconcile_tree() const {
-  // Pages taken by user-view faults stay in the tree until something looks.
-  std::vector<std::uint32_t> taken;
-  tree_->for_each([&](std::uint32_t start, std::uint32_t len) {
-    for (std::uint32_t p = start; p < start + len; ++p) {
-      if (slot(abs_page(p)).load() == kSlotAllocated) taken.push_back(p);
-    }
-  });
-  for (std::uint32_t p : taken) tree_->clear(p, 1);
-}
-
 ArenaStats ArenaImpl::stats() const {
   ArenaStats s;
   auto guard = lock(true);
   if (!guard) return s;
-  reconcile_tree();
   s.free_pages = tree_->free_pages();
   s.free_extents = tree_->extent_count();
   s.allocated_pages = ctl_->allocated_pages.load();

@@ -117,8 +117,6 @@ class ArenaImpl final : public FaultClaimer, public MissingPageHandler {
   void back(std::uint32_t abs, std::uint32_t count) noexcept;
   void release_all_pages(PauseStats& pauses);
   void unmap_views(PauseStats& pauses);
-  // Under the lock: drops pages that user-view faults allocated from the tree.
-  void reconcile_tree() const;
 
   static constexpr std::uint32_t kScratchResident = 16384;      // 64 MiB of scratch backing
   std::unique_ptr<std::atomic<std::uint32_t>[]> scratch_ring_;  // abs page + 1, or 0
