@@ -16,7 +16,15 @@
 // like the kfuncs bpf_arena_alloc_pages() and friends. Touching a page that is
 // not allocated through the user view allocates a zeroed page lazily, or
 // raises SIGSEGV when the arena was created with segv_on_fault — like the
-// kernel. Thread-safe; every call returns a Result and never aborts.
+// kernel, in every process that opened the arena, also right after another
+// process freed the page, and also in threads that block every signal.
+// Thread-safe; every call returns a Result and never aborts.
+//
+// Users: every create/open counts as one user until its teardown, death or
+// exec. The last one returns the memory and removes the name. A process forked
+// from a user is not a user (dropping its copy unmaps its views, nothing
+// more); open the arena in it again to share it. Needs userfaultfd and guard
+// markers (Linux 6.13+); docs/ARENA.md states the design and its limits.
 #pragma once
 
 #include <cstddef>
@@ -102,9 +110,12 @@ class Arena {
   // crosses a 4 GiB boundary), address_in_use (map_extra is taken).
   static Result<Arena> create(const ArenaOptions& options);
   // Opens an arena created with a name, possibly by another process.
+  // not_found if there is none, or if all its users died (the name is then
+  // removed). An arena is named only once it is complete.
   static Result<Arena> open(std::string_view name);
   // Opens the arena behind a file descriptor obtained from fd() (e.g. passed
   // over a Unix socket). The descriptor is duplicated; the caller keeps its own.
+  // not_found if no live user has the arena open any more.
   static Result<Arena> open_fd(int fd);
 
   Arena(Arena&&) noexcept;
@@ -119,8 +130,8 @@ class Arena {
   // As alloc_pages() but never sleeps: fails with Errc::busy at once when the
   // arena lock is taken. Safe where sleeping is not allowed.
   Result<void*> try_alloc_pages(void* addr, std::uint32_t count, int node = kNumaNoNode);
-  // bpf_arena_free_pages(): only the low 32 bits of addr matter; pages that are
-  // not allocated are skipped. Memory goes back to the OS. A huge range is
+  // bpf_arena_free_pages(): nullptr frees nothing; otherwise only the low 32
+  // bits of addr matter; pages that are not allocated are skipped. Memory goes back to the OS. A huge range is
   // freed in chunks, handing the lock to waiting users between chunks; the
   // result tells how long the lock was held at most.
   Result<PauseStats> free_pages(const void* addr, std::uint32_t count);
@@ -135,7 +146,8 @@ class Arena {
   std::uint64_t kern_vm_start() const;
   ArenaView user_view() const { return ArenaView{user_base_}; }
   ArenaView kern_view() const { return ArenaView{kern_base_}; }
-  // The descriptor of the shared memory behind the arena (owned by the arena).
+  // The descriptor of the shared memory behind the arena (owned by the arena;
+  // -1 after teardown()).
   int fd() const;
 
   // Pointer conversions. An offset is the low 32 bits of a user address.
@@ -151,10 +163,12 @@ class Arena {
   PageState page_state(std::uint32_t off) const;
   ArenaStats stats() const;
 
-  // Unmaps this process's views and, when this was the last user, returns all
-  // pages to the OS — in chunks, never holding the arena lock for more than a
-  // fraction of a millisecond. The destructor does the same; calling it
-  // explicitly reports the pauses. Later calls on this object fail cleanly.
+  // Unmaps this process's views and, when this was the last live user,
+  // returns all pages to the OS and removes the arena's name. Unmapping goes
+  // in slices, so other threads' page faults keep moving. The destructor does
+  // the same; calling it explicitly reports the pauses. Calls racing it from
+  // other threads finish first; later calls on this object fail cleanly
+  // (invalid_argument).
   PauseStats teardown();
 
  private:

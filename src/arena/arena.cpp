@@ -40,7 +40,7 @@ Result<Arena> Arena::open(std::string_view name) {
 Result<Arena> Arena::open_fd(int fd) {
   int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
   if (own < 0) return os_error("duplicating the arena descriptor", errno);
-  auto impl = internal::ArenaImpl::open(own, {});
+  auto impl = internal::ArenaImpl::open(own);
   if (!impl) return tl::unexpected(impl.error());
   return Arena(std::move(*impl));
 }

@@ -9,19 +9,34 @@
 #include <utility>
 #include <vector>
 
+#include "arena/arena_file.hpp"
+#include "arena/call_gate.hpp"
 #include "arena/fault_handler.hpp"
 #include "arena/range_tree.hpp"
 #include "arena/shared_control.hpp"
+#include "arena/view_server.hpp"
 #include "scxkit/arena.hpp"
 
 namespace scxkit::internal {
 
-class ArenaImpl final : public FaultClaimer {
+// Calls fn(first, count) for each maximal run of [begin, end) where pred holds.
+template <class Pred, class Fn>
+inline void for_each_run(std::uint32_t begin, std::uint32_t end, Pred pred, Fn fn) {
+  std::uint32_t i = begin;
+  while (i < end) {
+    while (i < end && !pred(i)) ++i;
+    const std::uint32_t first = i;
+    while (i < end && pred(i)) ++i;
+    if (i > first) fn(first, i - first);
+  }
+}
+
+class ArenaImpl final : public FaultClaimer, public MissingPageHandler {
  public:
   friend struct ArenaAccess;
   static Result<std::unique_ptr<ArenaImpl>> create(const ArenaOptions& options);
   // Takes ownership of `fd`, a descriptor of an existing arena's memory file.
-  static Result<std::unique_ptr<ArenaImpl>> open(int fd, std::string shm_name);
+  static Result<std::unique_ptr<ArenaImpl>> open(int fd);
   // Opens an arena created with ArenaOptions::name.
   static Result<std::unique_ptr<ArenaImpl>> open_named(std::string_view name);
   ~ArenaImpl();
@@ -35,21 +50,25 @@ class ArenaImpl final : public FaultClaimer {
   Result<void> reserve(std::uint64_t addr, std::uint32_t count);
   PauseStats teardown();
 
+  // A guard marker faulted (signal handler; async-signal-safe).
   bool claim_fault(const FaultInfo& fault) noexcept override;
-  void sync_views() noexcept override;
+  // A page missing from the file was touched (view server thread).
+  void resolve_missing(std::uintptr_t addr) noexcept override;
 
   std::uint64_t user_vm_start() const { return user_vm_start_; }
   std::uint64_t user_vm_end() const { return user_vm_start_ + user_size(); }
   std::uint64_t kern_vm_start() const { return kern_vm_start_; }
   std::uint32_t max_entries() const { return max_entries_; }
   std::uint32_t map_flags() const { return map_flags_; }
-  int fd() const { return fd_; }
+  int fd() const { return gate_.closed() ? -1 : file_.fd(); }
   PageState page_state(std::uint32_t off) const;
   ArenaStats stats() const;
 
-  // The arena lock, shared by every process that opened the arena.
+  // The arena lock, shared by every process that opened the arena. Holding
+  // it also keeps this handle from being torn down.
   class Lock;
   Result<Lock> lock(bool may_sleep) const;
+  bool lock_has_waiters() const;
   void let_waiters_in() const;
   // Runs step() (one bounded chunk; returns whether more is left) under the
   // lock until done, dropping the lock and letting waiters in about every
@@ -61,13 +80,18 @@ class ArenaImpl final : public FaultClaimer {
  private:
   enum class View { user, kern };
 
-  ArenaImpl() : scratch_ring_(new std::atomic<std::uint32_t>[kScratchResident]()) {}
+  explicit ArenaImpl(ArenaFile file)
+      : scratch_ring_(new std::atomic<std::uint32_t>[kScratchResident]()), file_(std::move(file)) {}
+  static Result<std::unique_ptr<ArenaImpl>> join(ArenaFile file);
   Result<void> map_control(std::size_t size);
   Result<void> attach(bool pick_user_address);
+  // A call's right to run: fails cleanly once this handle is torn down.
+  Result<CallGate::Pass> enter() const;
 
   std::size_t user_size() const { return std::size_t{max_entries_} * kPageSize; }
   std::atomic<std::uint32_t>& slot(std::uint32_t abs_page) const { return slots_[abs_page]; }
   std::uint32_t abs_page(std::uint32_t pgoff) const { return first_page_ + pgoff; }
+  bool in_user_view(std::uint32_t abs) const { return abs - first_page_ < max_entries_; }
   std::uintptr_t page_addr(View v, std::uint32_t abs) const;
   // Validates a user-form address and converts it to a page index from user_vm_start.
   Result<std::uint32_t> pgoff_of(std::uint64_t addr, std::uint32_t count, const char* what) const;
@@ -75,13 +99,10 @@ class ArenaImpl final : public FaultClaimer {
   // Under the lock: claim [pgoff, pgoff+count) or report the first page that is taken.
   bool claim_range(std::uint32_t pgoff, std::uint32_t count);
   void free_chunk(std::uint32_t pgoff, std::uint32_t count);
-  // Under the lock: tells every other process that has the arena mapped to
-  // guard these freed runs (abs page, count) and waits for them, bounded.
-  // Returns false when no other process has it mapped.
-  bool shoot_down(const std::vector<std::pair<std::uint32_t, std::uint32_t>>& runs);
-  Result<void> join_attached();
-  void guard_everything() noexcept;
   bool claim_user_fault(std::uint32_t abs) noexcept;
+  // Under the lock, for a page missing from the file: the kernel's rules.
+  void resolve_missing_user(std::uint32_t abs) noexcept;
+  void resolve_missing_kern(std::uint32_t abs) noexcept;
   // Kernel-view faults: map allocated pages; for a thread acting on behalf of
   // a program that uses this arena, recover a stray access with scratch.
   bool claim_kern_fault(std::uint32_t abs, const FaultInfo& fault) noexcept;
@@ -89,18 +110,22 @@ class ArenaImpl final : public FaultClaimer {
   // scratch pages per arena are backed in this process.
   void map_scratch(std::uint32_t abs) noexcept;
   void evict_scratch(std::uint32_t abs) noexcept;
-  // "Page exists: map it" in one view, without ever leaving a free page unguarded.
-  void map_page(View v, std::uint32_t abs) noexcept;
+  // Lifts this process's guard marker: the retried access maps the page if
+  // the file has it, or is a missing-page event for the view server.
+  void unguard(View v, std::uint32_t abs) noexcept;
+  // Gives the file zeroed pages for slots [abs, abs+count).
+  void back(std::uint32_t abs, std::uint32_t count) noexcept;
   void release_all_pages(PauseStats& pauses);
-  // Under the lock: drops pages that user-view faults allocated from the tree.
-  void reconcile_tree() const;
+  void unmap_views(PauseStats& pauses);
 
   static constexpr std::uint32_t kScratchResident = 16384;      // 64 MiB of scratch backing
   std::unique_ptr<std::atomic<std::uint32_t>[]> scratch_ring_;  // abs page + 1, or 0
   std::atomic<std::uint64_t> scratch_ring_pos_{0};
 
-  int fd_ = -1;
-  std::string shm_name_;  // non-empty for arenas opened or created by name
+  ArenaFile file_;
+  mutable CallGate gate_;
+  pid_t owner_pid_ = 0;  // the process that opened it; a forked child is no user
+  std::unique_ptr<ViewServer> server_;
   Control* ctl_ = nullptr;
   std::size_t control_size_ = 0;
   std::atomic<std::uint32_t>* slots_ = nullptr;
@@ -113,14 +138,12 @@ class ArenaImpl final : public FaultClaimer {
   std::uint64_t kern_vm_start_ = 0;
   bool user_mapped_ = false;
   bool registered_ = false;
-  bool counted_ = false;    // this handle holds one of Control::open_count
-  int attached_slot_ = -1;  // this process's entry in Control::attached
-  bool torn_down_ = false;
 };
 
 // Reaches the implementation behind a public Arena (programs, tests).
 struct ArenaAccess {
   static ArenaImpl& impl(Arena& a) { return *a.impl_; }
+  static bool lock_has_waiters(Arena& a) { return impl(a).lock_has_waiters(); }
   // Tests play a process that died halfway through a change.
   static void set_slot(Arena& a, std::uint32_t off, SlotState state) {
     impl(a).slot(off / kPageSize).store(state);
@@ -130,8 +153,8 @@ struct ArenaAccess {
 // A robust, process-shared mutex in the control block, held for its scope.
 class ArenaImpl::Lock {
  public:
-  explicit Lock(pthread_mutex_t* m) : m_(m) {}
-  Lock(Lock&& o) noexcept : m_(std::exchange(o.m_, nullptr)) {}
+  Lock(pthread_mutex_t* m, CallGate::Pass pass) : m_(m), pass_(std::move(pass)) {}
+  Lock(Lock&& o) noexcept : m_(std::exchange(o.m_, nullptr)), pass_(std::move(o.pass_)) {}
   Lock& operator=(Lock&&) = delete;
   ~Lock() {
     if (m_ != nullptr) pthread_mutex_unlock(m_);
@@ -139,6 +162,7 @@ class ArenaImpl::Lock {
 
  private:
   pthread_mutex_t* m_;
+  CallGate::Pass pass_;  // released after the mutex
 };
 
 }  // namespace scxkit::internal

@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "arena/os.hpp"
 #include "arena/test_support.hpp"
 #include "scxkit/arena_ptr.hpp"
 
@@ -25,10 +26,13 @@ namespace {
 
 using internal::ArenaAccess;
 using internal::testing_support::died_of_segv;
+using internal::testing_support::exit_code;
 using internal::testing_support::free_aligned_address;
 using internal::testing_support::kSegvReport;
 using internal::testing_support::make_arena;
 using internal::testing_support::resident_bytes;
+using internal::testing_support::spawn_peer;
+using internal::testing_support::wait_for;
 
 Errc create_error(ArenaOptions o) {
   auto a = Arena::create(o);
@@ -204,6 +208,20 @@ TEST(ArenaPages, FreeLooksOnlyAtTheLow32BitsAndSkipsWhatIsNotAllocated) {
   EXPECT_TRUE(a.free_pages(*p, 1000000));  // clipped to the arena: harmless
 }
 
+TEST(ArenaPages, FreeingNullReturnsAtOnceEvenWhenPageZeroIsAllocated) {
+  // bpf_arena_free_pages() returns at once on NULL; offset 0 is a real page
+  // only through its user address.
+  Arena a = make_arena(4, arena_flags::mmapable, free_aligned_address(4 * kPageSize));
+  auto p = a.alloc_pages(nullptr, 2);
+  ASSERT_TRUE(p);
+  ASSERT_EQ(off(*p), 0u);
+  std::strcpy(bytes(*p), "kept");
+  EXPECT_TRUE(a.free_pages(nullptr, 2));
+  EXPECT_EQ(a.page_state(0), PageState::allocated);
+  EXPECT_EQ(a.stats().allocated_pages, 2u);
+  EXPECT_STREQ(bytes(*p), "kept");
+}
+
 TEST(ArenaPages, ReservedPagesAreNotAllocatableUntilFreed) {
   Arena a = make_arena(16);
   void* at = reinterpret_cast<void*>(a.user_vm_start() + 4 * kPageSize);
@@ -271,6 +289,27 @@ TEST(ArenaFaultsDeathTest, SegvOnFaultKillsOnAFreedPageToo) {
         *static_cast<volatile char*>(*p) = 2;
       },
       died_of_segv, kSegvReport);
+}
+
+TEST(ArenaFaultsDeathTest, AThreadThatBlocksAllSignalsGetsLazyPagesToo) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        Arena a = make_arena(16);
+        char* page =
+            bytes(a.user_addr(static_cast<std::uint32_t>(a.user_vm_start()) + 3 * kPageSize));
+        bool ok = false;
+        std::thread server_style([&] {
+          sigset_t all;
+          sigfillset(&all);
+          pthread_sigmask(SIG_BLOCK, &all, nullptr);
+          page[1] = 42;
+          ok = page[0] == 0 && page[1] == 42;
+        });
+        server_style.join();
+        std::exit(ok && a.page_state(off(page)) == PageState::allocated ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "");
 }
 
 TEST(ArenaFaults, SegvOnFaultStillServesAllocatedPages) {
@@ -403,20 +442,9 @@ TEST(ArenaConcurrency, LazyFaultsRaceAllocationsWithoutDoubleHandout) {
   EXPECT_EQ(std::adjacent_find(got.begin(), got.end()), got.end());
 }
 
-// Runs the peer program as a fresh process (a fork would inherit our views).
+// Runs the peer program to its end.
 int run_peer(const std::vector<std::string>& args, int keep_fd = -1) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    if (keep_fd >= 0) fcntl(keep_fd, F_SETFD, 0);
-    std::vector<char*> argv{const_cast<char*>(SCXKIT_ARENA_PEER)};
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return exit_code(wait_for(spawn_peer(args, keep_fd), 60'000));
 }
 
 void expect_shared(Arena& a, void* first, int peer_rc) {
@@ -544,6 +572,36 @@ TEST(ArenaTeardown, HugeFreesAndTeardownWorkInShortChunks) {
   EXPECT_GT(t.chunks, 1u);
 }
 
+TEST(ArenaTeardown, CallsRacingATeardownFailCleanly) {
+  for (int round = 0; round < 20; ++round) {
+    Arena a = make_arena(256);
+    std::atomic<int> wrong{0}, started{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 3; ++t) {
+      threads.emplace_back([&, t] {
+        ++started;
+        for (;;) {
+          auto p = a.alloc_pages(nullptr, 1 + t);
+          (void)a.stats();
+          (void)a.page_state(static_cast<std::uint32_t>(a.user_vm_start()));
+          if (!p) {
+            if (p.error().code == Errc::invalid_argument) return;  // torn down
+            if (p.error().code != Errc::no_space) ++wrong;
+            continue;
+          }
+          auto f = a.free_pages(*p, 1 + t);
+          if (!f && f.error().code != Errc::invalid_argument) ++wrong;
+        }
+      });
+    }
+    while (started < 3) std::this_thread::yield();
+    std::this_thread::sleep_for(std::chrono::microseconds(200 * (round % 5)));
+    a.teardown();
+    for (auto& th : threads) th.join();
+    EXPECT_EQ(wrong.load(), 0);
+  }
+}
+
 TEST(ArenaTeardown, CallsAfterTeardownFailCleanly) {
   Arena a = make_arena(8);
   auto p = a.alloc_pages(nullptr, 1);
@@ -557,6 +615,21 @@ TEST(ArenaTeardown, CallsAfterTeardownFailCleanly) {
   EXPECT_EQ(a.stats().allocated_pages, 0u);
   EXPECT_EQ(a.page_state(off(*p)), PageState::empty);
   EXPECT_EQ(a.teardown().chunks, 0u);  // nothing left to do
+}
+
+TEST(ArenaCost, ASmallArenaCostsLittlePageTableMemory) {
+  // Guarding the whole 4 GiB kernel view up front cost ~8 MiB of page tables
+  // per arena and process; a 16-page arena must cost about what it uses.
+  const std::uint64_t before = internal::os::page_table_bytes();
+  std::vector<Arena> arenas;
+  for (int i = 0; i < 8; ++i) {
+    arenas.push_back(make_arena(16));
+    auto p = arenas.back().alloc_pages(nullptr, 1);
+    ASSERT_TRUE(p);
+    bytes(*p)[0] = 1;
+  }
+  const std::uint64_t grown = internal::os::page_table_bytes() - before;
+  EXPECT_LT(grown, 8u * (256u << 10)) << grown / 1024 << " KiB of page tables for 8 arenas";
 }
 
 }  // namespace

@@ -19,16 +19,9 @@ std::atomic<std::size_t> g_claimers_used{0};  // slots [0, used) may be non-null
 std::atomic<int> g_handlers_running{0};
 struct sigaction g_prev_segv {};
 struct sigaction g_prev_bus {};
-struct sigaction g_prev_sync {};
-constexpr int kViewSyncMarker = 0x73637873;  // "scxs"
-
-int view_sync_signal() {
-  return SIGRTMAX - 2;
-}
 
 void pass_on(int sig, siginfo_t* info, void* uctx) {
-  const struct sigaction& prev =
-      sig == SIGSEGV ? g_prev_segv : (sig == SIGBUS ? g_prev_bus : g_prev_sync);
+  const struct sigaction& prev = sig == SIGSEGV ? g_prev_segv : g_prev_bus;
   if ((prev.sa_flags & SA_SIGINFO) != 0 && prev.sa_sigaction != nullptr) {
     prev.sa_sigaction(sig, info, uctx);
     return;
@@ -36,6 +29,11 @@ void pass_on(int sig, siginfo_t* info, void* uctx) {
   if ((prev.sa_flags & SA_SIGINFO) == 0 && prev.sa_handler != SIG_DFL &&
       prev.sa_handler != SIG_IGN) {
     prev.sa_handler(sig);
+    return;
+  }
+  // Sent with kill() to a process that ignored it: ignored, as without us. (A
+  // real fault cannot be ignored; the kernel kills for it below either way.)
+  if ((prev.sa_flags & SA_SIGINFO) == 0 && prev.sa_handler == SIG_IGN && info->si_code <= 0) {
     return;
   }
   // Default action. A fault re-executes the instruction and dies of it with
@@ -78,28 +76,7 @@ void on_fault(int sig, siginfo_t* info, void* uctx) {
   pass_on(sig, info, uctx);
 }
 
-void on_view_sync(int sig, siginfo_t* info, void* uctx) {
-  if (info->si_code != SI_QUEUE || info->si_value.sival_int != kViewSyncMarker) {
-    pass_on(sig, info, uctx);
-    return;
-  }
-  const int saved_errno = errno;
-  g_handlers_running.fetch_add(1);
-  const std::size_t used = g_claimers_used.load();
-  for (std::size_t i = 0; i < used; ++i) {
-    if (FaultClaimer* c = g_claimers[i].load()) c->sync_views();
-  }
-  g_handlers_running.fetch_sub(1);
-  errno = saved_errno;
-}
-
 }  // namespace
-
-bool request_view_sync(pid_t pid) {
-  sigval value{};
-  value.sival_int = kViewSyncMarker;
-  return sigqueue(pid, view_sync_signal(), value) == 0 || errno != ESRCH;
-}
 
 Result<void> install_fault_handler() {
   static std::once_flag once;
@@ -109,12 +86,7 @@ Result<void> install_fault_handler() {
     sa.sa_sigaction = on_fault;
     sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
     sigemptyset(&sa.sa_mask);
-    struct sigaction sync {};
-    sync.sa_sigaction = on_view_sync;
-    sync.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;  // never an EINTR for the application
-    sigemptyset(&sync.sa_mask);
-    if (sigaction(SIGSEGV, &sa, &g_prev_segv) != 0 || sigaction(SIGBUS, &sa, &g_prev_bus) != 0 ||
-        sigaction(view_sync_signal(), &sync, &g_prev_sync) != 0) {
+    if (sigaction(SIGSEGV, &sa, &g_prev_segv) != 0 || sigaction(SIGBUS, &sa, &g_prev_bus) != 0) {
       install_errno = errno;
     }
   });

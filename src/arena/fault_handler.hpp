@@ -1,15 +1,13 @@
-// One process-wide SIGSEGV/SIGBUS handler shared by every arena, and the
-// view-sync signal other processes send after they free pages.
+// One process-wide SIGSEGV/SIGBUS handler shared by every arena.
 //
 // A fault is offered to each registered claimer in turn; the first that
 // claims it has resolved it (mapped a page, installed scratch) and the
 // faulting instruction retries. Faults nobody claims, and signals that did not
 // come from the kernel, go to the handler that was installed before ours, or
 // to the default action so the process dies exactly as it would have without
-// scxkit. Everything on the handler's path is async-signal-safe.
+// scxkit — a sent signal the process ignored before stays ignored. Everything
+// on the handler's path is async-signal-safe.
 #pragma once
-
-#include <sys/types.h>
 
 #include <cstdint>
 
@@ -27,9 +25,6 @@ class FaultClaimer {
  public:
   // Called from the signal handler: async-signal-safe code only.
   virtual bool claim_fault(const FaultInfo& fault) noexcept = 0;
-  // Called from the view-sync signal handler: bring this process's views in
-  // line with frees other processes made. Async-signal-safe code only.
-  virtual void sync_views() noexcept = 0;
 
  protected:
   ~FaultClaimer() = default;
@@ -40,10 +35,5 @@ Result<void> install_fault_handler();
 Result<void> register_fault_claimer(FaultClaimer* claimer);
 // After this returns no handler is still looking at `claimer`.
 void unregister_fault_claimer(FaultClaimer* claimer);
-
-// The real-time signal (SIGRTMAX - 2) that asks a process to sync its arena
-// views; sent with sigqueue and a marker value, so a signal the application
-// sends itself is passed on untouched. Returns false if `pid` is gone.
-bool request_view_sync(pid_t pid);
 
 }  // namespace scxkit::internal

@@ -1,14 +1,21 @@
 #include "arena/os.hpp"
 
 #include <fcntl.h>
+#include <linux/userfaultfd.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <string>
+
+#include <fmt/format.h>
 
 namespace scxkit::internal::os {
 
@@ -63,6 +70,97 @@ int punch_hole(int fd, std::uint64_t offset, std::uint64_t size) noexcept {
              : errno;
 }
 
+int instantiate(int fd, std::uint64_t offset, std::uint64_t size) noexcept {
+  return ::fallocate(fd, 0, static_cast<off_t>(offset), static_cast<off_t>(size)) == 0 ? 0 : errno;
+}
+
+Result<int> userfaultfd_open() {
+  int uffd = static_cast<int>(::syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK));
+  if (uffd < 0 && errno == EPERM) {
+    uffd =
+        static_cast<int>(::syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY));
+  }
+  if (uffd < 0) {
+    return make_error(Errc::unsupported,
+                      fmt::format("userfaultfd is not available ({}); the arena needs it to see "
+                                  "accesses to missing pages (Linux 5.11+, not blocked by seccomp)",
+                                  std::strerror(errno)));
+  }
+  uffdio_api api{};
+  api.api = UFFD_API;
+  if (::ioctl(uffd, UFFDIO_API, &api) != 0) {
+    const int e = errno;
+    ::close(uffd);
+    return os_error("UFFDIO_API", e);
+  }
+  if ((api.features & UFFD_FEATURE_MISSING_SHMEM) == 0) {
+    ::close(uffd);
+    return make_error(Errc::unsupported,
+                      "this kernel's userfaultfd cannot watch shared memory (Linux 4.11+)");
+  }
+  return uffd;
+}
+
+Result<void> userfaultfd_register(int uffd, std::uintptr_t addr, std::size_t size) {
+  uffdio_register reg{};
+  reg.range.start = addr;
+  reg.range.len = size;
+  reg.mode = UFFDIO_REGISTER_MODE_MISSING;
+  if (::ioctl(uffd, UFFDIO_REGISTER, &reg) != 0) {
+    return os_error("registering the arena's views with userfaultfd", errno);
+  }
+  return {};
+}
+
+std::int64_t userfaultfd_next_fault(int uffd) noexcept {
+  for (;;) {
+    uffd_msg msg{};
+    const ssize_t n = ::read(uffd, &msg, sizeof(msg));
+    if (n < 0) return errno == EAGAIN ? 0 : -errno;
+    if (n != sizeof(msg)) return -EIO;
+    if (msg.event == UFFD_EVENT_PAGEFAULT) {
+      return static_cast<std::int64_t>(msg.arg.pagefault.address);
+    }
+  }
+}
+
+int userfaultfd_wake(int uffd, std::uintptr_t addr, std::size_t size) noexcept {
+  uffdio_range range{addr, size};
+  return ::ioctl(uffd, UFFDIO_WAKE, &range) == 0 ? 0 : errno;
+}
+
+namespace {
+struct flock range_lock(LockKind kind, std::uint64_t offset, std::uint64_t size) {
+  struct flock fl {};
+  fl.l_type =
+      kind == LockKind::shared ? F_RDLCK : (kind == LockKind::exclusive ? F_WRLCK : F_UNLCK);
+  fl.l_whence = SEEK_SET;
+  fl.l_start = static_cast<off_t>(offset);
+  fl.l_len = static_cast<off_t>(size);
+  return fl;
+}
+}  // namespace
+
+int ofd_lock(int fd, LockKind kind, std::uint64_t offset, std::uint64_t size, bool wait) noexcept {
+  struct flock fl = range_lock(kind, offset, size);
+  for (;;) {
+    if (::fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl) == 0) return 0;
+    if (errno != EINTR) return errno;
+  }
+}
+
+bool ofd_lock_conflicts(int fd, LockKind kind, std::uint64_t offset, std::uint64_t size) noexcept {
+  struct flock fl = range_lock(kind, offset, size);
+  return ::fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
+}
+
+Result<int> reopen(int fd) {
+  const std::string path = fmt::format("/proc/self/fd/{}", fd);
+  const int own = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (own < 0) return os_error(fmt::format("reopening {}", path), errno);
+  return own;
+}
+
 std::uint64_t monotonic_ns() noexcept {
   timespec ts{};
   ::clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -89,6 +187,17 @@ void yield_cpu() noexcept {
 void sleep_ns(std::uint64_t ns) noexcept {
   timespec ts{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
   ::nanosleep(&ts, nullptr);
+}
+
+std::uint64_t page_table_bytes() {
+  std::ifstream status("/proc/self/status");
+  std::string key;
+  std::uint64_t kib = 0;
+  while (status >> key) {
+    if (key == "VmPTE:" && status >> kib) return kib * 1024;
+    status.ignore(4096, '\n');
+  }
+  return 0;
 }
 
 }  // namespace scxkit::internal::os

@@ -27,6 +27,34 @@ int guard_remove(std::uintptr_t addr, std::size_t size) noexcept;
 // Frees the file's pages in [offset, offset+size): every mapping of them reads
 // zero afterwards. Returns 0 or an errno value.
 int punch_hole(int fd, std::uint64_t offset, std::uint64_t size) noexcept;
+// Gives the file zeroed pages in [offset, offset+size) (fallocate): a later
+// access in any process is an ordinary minor fault. Returns 0 or an errno value.
+int instantiate(int fd, std::uint64_t offset, std::uint64_t size) noexcept;
+
+// userfaultfd, non-blocking and close-on-exec. Falls back to user-mode-only
+// faults where the unprivileged kind is all that is allowed.
+Result<int> userfaultfd_open();
+// Reports every access to a page of [addr, addr+size) that is missing from
+// the file behind it as an event on `uffd` (MISSING mode).
+Result<void> userfaultfd_register(int uffd, std::uintptr_t addr, std::size_t size);
+// The next missing-page event's address, 0 when none is queued, or an errno
+// value (negated) on failure.
+std::int64_t userfaultfd_next_fault(int uffd) noexcept;
+// Lets the threads waiting on [addr, addr+size) retry their access.
+int userfaultfd_wake(int uffd, std::uintptr_t addr, std::size_t size) noexcept;
+
+// Open-file-description locks on one byte range of a file: owned by the
+// descriptor's open file description, dropped by the kernel when the last
+// descriptor of it closes — also when the process dies or execs.
+enum class LockKind { shared, exclusive, none };
+// Sets the lock; with wait=false fails with EAGAIN when another holder
+// conflicts. Returns 0 or an errno value.
+int ofd_lock(int fd, LockKind kind, std::uint64_t offset, std::uint64_t size, bool wait) noexcept;
+// Whether another open file description holds a lock in the range that
+// conflicts with `kind`.
+bool ofd_lock_conflicts(int fd, LockKind kind, std::uint64_t offset, std::uint64_t size) noexcept;
+// A new open file description of the file behind `fd` (through /proc/self/fd).
+Result<int> reopen(int fd);
 
 std::uint64_t monotonic_ns() noexcept;
 
@@ -37,5 +65,8 @@ int current_tid() noexcept;
 bool process_alive(int pid) noexcept;
 void yield_cpu() noexcept;
 void sleep_ns(std::uint64_t ns) noexcept;
+
+// This process's page tables in bytes (VmPTE), or 0 if it cannot be read.
+std::uint64_t page_table_bytes();
 
 }  // namespace scxkit::internal::os

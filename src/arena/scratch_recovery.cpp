@@ -3,14 +3,18 @@
 //
 // The kernel maps one shared scratch page into every empty slot a stray
 // access hits. Mapping one page at many addresses needs one VMA each, which
-// dies near vm.max_map_count (65530). Here a stray access instead lifts the
-// guard marker over that slot's own page of the arena file: no VMA, and the
-// page is backed on touch. To keep memory bounded, each arena remembers the
-// last kScratchResident scratch pages it backed in this process; older ones
-// are guarded again and their backing punched out. Their slots stay scratch:
-// a later stray access there is recovered again (silently, as it would not
+// dies near vm.max_map_count (65530). Here a stray access instead backs that
+// slot's own page of the arena file and lifts the guard marker over it: no
+// VMA. To keep memory bounded, each arena remembers the last
+// kScratchResident scratch pages it backed in this process; older ones are
+// guarded again and their backing punched out. Their slots stay scratch: a
+// later stray access there is recovered again (silently, as it would not
 // have faulted in the kernel), and the user view never lazily allocates over
 // them.
+//
+// Nothing here leaves a slot in a transition state: installing scratch is one
+// CAS, and an eviction excludes an allocation of the same slot with a lock
+// the kernel drops if the evicting process dies.
 #include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -69,16 +73,20 @@ class Line {
 }  // namespace
 
 void ArenaImpl::evict_scratch(std::uint32_t abs) noexcept {
-  std::uint32_t seen = kSlotScratch;
-  if (!slot(abs).compare_exchange_strong(seen, kSlotEvicting)) return;  // allocated or busy
-  os::guard_install(page_addr(View::kern, abs), kPageSize);
-  os::punch_hole(fd_, std::uint64_t{abs} * kPageSize, kPageSize);
-  slot(abs).store(kSlotScratch);
+  // Busy: an allocation is replacing it (or another eviction runs); skip.
+  if (file_.lock_slots_for_eviction(abs, 1) != 0) return;
+  if (slot(abs).load() == kSlotScratch) {
+    os::guard_install(page_addr(View::kern, abs), kPageSize);
+    os::punch_hole(file_.fd(), std::uint64_t{abs} * kPageSize, kPageSize);
+  }
+  file_.unlock_slots(true, abs, 1);
 }
 
 void ArenaImpl::map_scratch(std::uint32_t abs) noexcept {
-  os::guard_remove(page_addr(View::kern, abs), kPageSize);
-  slot(abs).store(kSlotScratch);  // from kSlotMappingScratch: allocation may proceed
+  // If an allocation replaces the slot meanwhile, this backing is punched
+  // out or already is the allocation's zeroed page: either is harmless.
+  back(abs, 1);
+  unguard(View::kern, abs);
   const std::uint64_t pos = scratch_ring_pos_.fetch_add(1);
   const std::uint32_t old = scratch_ring_[pos % kScratchResident].exchange(abs + 1);
   if (old != 0 && old != abs + 1) evict_scratch(old - 1);
@@ -88,12 +96,10 @@ bool ArenaImpl::claim_kern_fault(std::uint32_t abs, const FaultInfo& fault) noex
   auto& s = slot(abs);
   for (;;) {
     std::uint32_t seen = s.load();
-    if (seen == kSlotAllocated) {  // allocated through the other view or by another process
-      map_page(View::kern, abs);
-      return true;
-    }
-    if (changing_under_lock(seen)) {
-      sched_yield();  // an allocation or free is landing; the access retries after it
+    if (seen == kSlotAllocated || changing_under_lock(seen)) {
+      // A stale guard; the retried access maps the page or waits in the view
+      // server for the change to land.
+      unguard(View::kern, abs);
       return true;
     }
     // No page here. Only code acting for a program that uses this arena is recovered.
@@ -116,15 +122,15 @@ bool ArenaImpl::claim_kern_fault(std::uint32_t abs, const FaultInfo& fault) noex
           .text("\n");
       report_to_program(ctx.program, line.data(), line.size());
     }
-    if (seen == kSlotMappingScratch || seen == kSlotEvicting) {
-      sched_yield();  // another thread is installing or dropping it; retry
-      return true;
-    }
     // Install iff the slot is still what we saw: empty, reserved, or scratch
-    // whose backing was evicted in this process.
-    if (!s.compare_exchange_strong(seen, kSlotMappingScratch)) continue;
-    if (seen != kSlotScratch) ctl_->scratch_pages.fetch_add(1);
-    if (seen == kSlotReserved) ctl_->reserved_pages.fetch_sub(1);
+    // whose backing was evicted.
+    if (seen != kSlotScratch) {
+      if (!s.compare_exchange_strong(seen, kSlotScratch)) continue;
+      ctl_->scratch_pages.fetch_add(1);
+      if (seen == kSlotReserved) ctl_->reserved_pages.fetch_sub(1);
+      // This process's user view faults on it ("scratch page there: SIGSEGV").
+      if (in_user_view(abs)) os::guard_install(page_addr(View::user, abs), kPageSize);
+    }
     map_scratch(abs);
     return true;
   }

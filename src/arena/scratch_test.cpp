@@ -21,10 +21,14 @@ namespace scxkit {
 namespace {
 
 using internal::testing_support::died_of_segv;
+using internal::testing_support::exit_code;
 using internal::testing_support::kSanitizerBuild;
 using internal::testing_support::kSegvReport;
 using internal::testing_support::make_arena;
 using internal::testing_support::resident_bytes;
+using internal::testing_support::spawn_peer;
+using internal::testing_support::unique_name;
+using internal::testing_support::wait_for;
 
 volatile char* kern(Arena& a, std::uint64_t page) {
   return static_cast<volatile char*>(a.kern_addr(static_cast<std::uint32_t>(page * kPageSize)));
@@ -244,6 +248,27 @@ TEST(ScratchConcurrency, AllocationRacingStrayAccessesAlwaysPublishesOneZeroedPa
     ASSERT_TRUE(a.free_pages(a.user_addr(base), kPages));
     prog.stream(StreamId::err).read_all();
   }
+}
+
+TEST(ScratchAcrossProcesses, APeerKilledWhileStrayingLeavesNoSlotStuck) {
+  // More stray pages than one process keeps backed, so the peer also evicts.
+  constexpr std::uint32_t kPages = 20000;
+  const std::string name = unique_name("stray-kill");
+  auto a = Arena::create({.max_entries = kPages, .name = name});
+  ASSERT_TRUE(a) << a.error().message;
+  const std::string start = fmt::format("{:x}", a->user_vm_start());
+  std::mt19937 rng(static_cast<unsigned>(getpid()));
+  for (int round = 0; round < 8; ++round) {
+    const pid_t peer = spawn_peer({"stray", name, start});
+    std::this_thread::sleep_for(std::chrono::milliseconds(200 + rng() % 300));
+    kill(peer, SIGKILL);
+    wait_for(peer, 10'000);
+  }
+  // Every slot settled: allocating the whole arena finishes. In a child with
+  // a deadline, because a slot stuck in transition would make it spin forever.
+  const pid_t child = fork();
+  if (child == 0) _exit(a->alloc_pages(nullptr, kPages) ? 0 : 1);
+  EXPECT_EQ(exit_code(wait_for(child, 60'000)), 0) << "-1: allocation hung";
 }
 
 TEST(ScratchScale, AMillionDistinctStrayPagesSurviveWithBoundedMemory) {

@@ -28,39 +28,21 @@ enum SlotState : std::uint32_t {
   kSlotClaimed = 4,         // being allocated, was empty
   kSlotClaimedScratch = 5,  // being allocated, scratch is being replaced
   kSlotFreeing = 6,
-  kSlotMappingScratch = 7,  // a fault handler is lifting the guard over scratch
-  kSlotEvicting = 8,        // scratch backing is being dropped to bound memory
 };
 
-// An allocation or a free, which hold the arena lock, is changing the slot.
+// An allocation or a free is changing the slot. Only holders of the arena
+// lock make these transitions, so a holder that dies leaves them to the next
+// one to finish (EOWNERDEAD); no other state is ever transitional.
 constexpr bool changing_under_lock(std::uint32_t s) {
   return s == kSlotClaimed || s == kSlotClaimedScratch || s == kSlotFreeing;
-}
-// Scratch, possibly with a fault handler installing or evicting its backing.
-constexpr bool holds_scratch(std::uint32_t s) {
-  return s == kSlotScratch || s == kSlotMappingScratch || s == kSlotEvicting;
 }
 
 inline constexpr std::uint64_t kKernMappedSize = k4GiB + kGuardSize / 2;
 inline constexpr std::uint32_t kSlotCount = static_cast<std::uint32_t>(kKernMappedSize / kPageSize);
 inline constexpr std::uint64_t kControlOffset = k4GiB + kGuardSize;
 inline constexpr std::uint64_t kControlMagic = 0x616e6572'61786373ull;  // "scxarena"
-inline constexpr std::uint32_t kControlVersion = 2;
-inline constexpr std::uint32_t kMaxAttachedProcesses = 64;
-inline constexpr std::uint32_t kFreeLogSize = 256;
-
-// A range freed by one process that the others must guard in their views.
-struct FreeRecord {
-  std::atomic<std::uint64_t> seq;  // which free this is; a stale value means overwritten
-  std::atomic<std::uint32_t> first_page;
-  std::atomic<std::uint32_t> pages;
-};
-
-// A process that has the arena mapped, and the last free it has synced.
-struct AttachedProcess {
-  std::atomic<std::int32_t> pid;  // 0: free slot
-  std::atomic<std::uint64_t> synced_seq;
-};
+inline constexpr std::uint32_t kControlVersion = 3;
+inline constexpr std::size_t kMaxNameLength = 200;
 
 struct Control {
   std::uint64_t magic;
@@ -70,20 +52,15 @@ struct Control {
   std::uint32_t reserved0;
   std::uint64_t user_vm_start;
   pthread_mutex_t lock;  // process-shared, robust
-  // Chunked work hands the lock to waiters between chunks; a plain mutex
-  // would let the releasing thread take it straight back.
-  std::atomic<std::uint32_t> lock_waiters;
   std::atomic<std::uint64_t> lock_acquisitions;
-  std::atomic<std::uint32_t> open_count;
-  std::atomic<std::uint32_t> dying;  // the last user is tearing it down
   std::atomic<std::uint64_t> allocated_pages;
   std::atomic<std::uint64_t> lazy_faults;
   std::atomic<std::uint64_t> reserved_pages;
   std::atomic<std::uint64_t> scratch_pages;
   RangeTree::Header tree;
-  std::atomic<std::uint64_t> free_seq;  // the newest FreeRecord
-  AttachedProcess attached[kMaxAttachedProcesses];
-  FreeRecord free_log[kFreeLogSize];
+  // The name it was created with ("" for none), so whichever user is the
+  // last — also one that got the arena by descriptor — removes it.
+  char name[kMaxNameLength + 1];
 };
 
 struct ControlLayout {

@@ -1,12 +1,18 @@
 // Helpers shared by the arena tests.
 #pragma once
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -57,6 +63,57 @@ inline Arena make_arena(std::uint32_t pages, std::uint32_t flags = arena_flags::
   auto a = Arena::create(o);
   if (!a) ADD_FAILURE() << a.error().message;
   return std::move(*a);
+}
+
+// A name no other test process uses; every name a test creates ends in its pid,
+// so the suite can check it left none of its own behind in /dev/shm.
+inline std::string unique_name(const std::string& tag) {
+  return tag + "." + std::to_string(getpid());
+}
+inline bool name_exists(const std::string& name) {
+  struct stat st {};
+  return stat(("/dev/shm/scxkit-arena." + name).c_str(), &st) == 0;
+}
+
+#ifdef SCXKIT_ARENA_PEER
+// Starts the arena_peer helper: a fresh process (a fork would inherit our
+// views); `keep_fd` stays open in it.
+inline pid_t spawn_peer(const std::vector<std::string>& args, int keep_fd = -1) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlives a test killed on timeout
+    if (keep_fd >= 0) fcntl(keep_fd, F_SETFD, 0);
+    std::vector<char*> argv{const_cast<char*>(SCXKIT_ARENA_PEER)};
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+#endif
+
+// Waits for `pid` at most `deadline_ms`; past that it is SIGKILLed, reaped,
+// and the result is -1.
+inline int wait_for(pid_t pid, int deadline_ms) {
+  for (int waited = 0;; waited += 5) {
+    int status = 0;
+    const pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid) return status;
+    if (r < 0) return -2;
+    if (waited >= deadline_ms) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      return -1;
+    }
+    const timespec ts{0, 5'000'000};
+    nanosleep(&ts, nullptr);
+  }
+}
+
+inline int exit_code(int status) {
+  if (status < 0) return status;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 }  // namespace testing_support

@@ -240,6 +240,22 @@ void add_arena_command(CLI::App& app, int& exit_code) {
   pages->callback([&exit_code] { exit_code = run_pages_bench(pages_options); });
   add_alloc_bench_command(*bench, exit_code);
   add_alloc_stress_command(*arena, exit_code);
+  static std::uint32_t life_pages = 16, life_live = 50, life_rounds = 10;
+  auto* life = bench->add_subcommand(
+      "lifecycle",
+      "What one arena costs to exist: create and destroy time, page tables, against a plain "
+      "memfd mapping of the same size");
+  life->add_option("--pages", life_pages, "max_entries of each arena")
+      ->check(CLI::Range(1u, kMaxArenaPages))
+      ->capture_default_str();
+  life->add_option("--live", life_live, "Arenas alive at once")
+      ->check(CLI::Range(1u, 1000u))
+      ->capture_default_str();
+  life->add_option("--rounds", life_rounds, "Times they are all created and destroyed")
+      ->check(CLI::Range(1u, 100000u))
+      ->capture_default_str();
+  life->callback(
+      [&exit_code] { exit_code = run_lifecycle_bench(life_pages, life_live, life_rounds); });
   static std::uint32_t fault_pages = 1'000'000;
   auto* fault = arena->add_subcommand(
       "fault-bench",

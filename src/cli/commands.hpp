@@ -20,6 +20,7 @@ int run_fault_bench(std::uint32_t pages);
 // `arena bench alloc` and `arena stress` (+ its hidden worker), in their own files.
 void add_alloc_bench_command(CLI::App& bench, int& exit_code);
 void add_alloc_stress_command(CLI::App& arena, int& exit_code);
+int run_lifecycle_bench(std::uint32_t pages, std::uint32_t live, std::uint32_t rounds);
 
 // Prints "scxkit: <message>" on stderr: the one readable line of a failure.
 void print_error(const std::string& message);

@@ -24,20 +24,26 @@ int mapping_count() {
       std::count(std::istreambuf_iterator<char>(maps), std::istreambuf_iterator<char>(), '\n'));
 }
 
-// First touch of each page of a fresh mapping, one timed read per page.
-std::vector<std::uint64_t> first_touch(int fd, std::uint64_t pages, const char* what) {
-  const std::size_t bytes = pages * kPageSize;
-  void* m = fd < 0
-                ? mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-                : mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+// One timed write to each page from `base` on.
+std::vector<std::uint64_t> touch_each(void* base, std::uint64_t pages, const char* what) {
   std::vector<std::uint64_t> ns(pages);
-  auto* p = static_cast<volatile char*>(m);
+  auto* p = static_cast<volatile char*>(base);
   for (std::uint64_t i = 0; i < pages; ++i) {
     const auto t0 = Clock::now();
     p[i * kPageSize] = 1;
     ns[i] = ns_since(t0);
     if (i % 65536 == 0 || i + 1 == pages) progress(what, i + 1, pages);
   }
+  return ns;
+}
+
+// First touch of each page of a fresh mapping.
+std::vector<std::uint64_t> first_touch(int fd, std::uint64_t pages, const char* what) {
+  const std::size_t bytes = pages * kPageSize;
+  void* m = fd < 0
+                ? mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+                : mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  auto ns = touch_each(m, pages, what);
   munmap(m, bytes);
   return ns;
 }
@@ -87,6 +93,21 @@ int run_fault_bench(std::uint32_t pages) {
   }
   const auto shmem = first_touch(memfd, peer_pages, "shmem first touch");
   close(memfd);
+  // The arena's own user view: pages allocated up front, and pages never
+  // allocated (a lazy allocation through the view server).
+  auto user = Arena::create({.max_entries = static_cast<std::uint32_t>(2 * peer_pages)});
+  if (!user) {
+    print_error(user.error().message);
+    return 1;
+  }
+  auto allocated = user->alloc_pages(nullptr, static_cast<std::uint32_t>(peer_pages));
+  if (!allocated) {
+    print_error(allocated.error().message);
+    return 1;
+  }
+  const auto arena_touch = touch_each(*allocated, peer_pages, "arena first touch");
+  const auto lazy = touch_each(static_cast<char*>(*allocated) + peer_pages * kPageSize, peer_pages,
+                               "arena lazy first touch");
 
   const auto row = [](const char* what, const std::vector<std::uint64_t>& v) {
     fmt::print("{:<40} {:>10.2f} {:>10.2f}\n", what, percentile(v, 0.5) / 1e3,
@@ -97,6 +118,8 @@ int run_fault_bench(std::uint32_t pages) {
   fmt::print("{:<40} {:>10.3f}\n", "stray access, page already scratched", again_ns / 1e3 / again);
   row(fmt::format("anonymous first touch ({} pages)", peer_pages).c_str(), anon);
   row(fmt::format("shmem first touch ({} pages)", peer_pages).c_str(), shmem);
+  row("arena user view, allocated, first touch", arena_touch);
+  row("arena user view, lazy allocation", lazy);
   fmt::print("ratio stray/anonymous first touch: {:.2f}x (median), stray/shmem: {:.2f}x\n",
              static_cast<double>(percentile(stray, 0.5)) / percentile(anon, 0.5),
              static_cast<double>(percentile(stray, 0.5)) / percentile(shmem, 0.5));

@@ -72,7 +72,7 @@ Capability probe_arena_emulation() {
     return c;
   }
   c.available = true;
-  c.reason = "emulated arena with guard markers (MADV_GUARD_INSTALL) works";
+  c.reason = "emulated arena (userfaultfd view server, MADV_GUARD_INSTALL guard markers) works";
   return c;
 }
 
