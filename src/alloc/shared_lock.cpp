@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "arena/os.hpp"
+#include "harness/child_process.hpp"
 
 namespace scxkit::internal {
 
@@ -36,7 +37,7 @@ Result<LockTaken> shared_lock(std::atomic<std::uint32_t>& word, std::uint32_t se
           std::min<std::uint64_t>(std::uint64_t{1000} << std::min(spins - 96, 10u), 1'000'000));
     }
     // Liveness is a system call: ask now and then, never about ourselves.
-    if (spins % 16 == 0 && expected != self_pid && !os::process_alive(static_cast<int>(expected))) {
+    if (spins % 16 == 0 && expected != self_pid && process_gone(expected)) {
       if (word.compare_exchange_strong(expected, self_pid, std::memory_order_acquire)) {
         return LockTaken::from_dead_holder;
       }
@@ -49,6 +50,13 @@ Result<LockTaken> shared_lock(std::atomic<std::uint32_t>& word, std::uint32_t se
                                     expected, deadline_ns / 1'000'000'000));
     }
   }
+}
+
+bool process_gone(std::uint32_t pid) {
+  const auto p = static_cast<pid_t>(pid);
+  if (!os::process_alive(p)) return true;
+  const char state = process_state(p);
+  return state == 'Z' || state == 'X';
 }
 
 void shared_unlock(std::atomic<std::uint32_t>& word) {

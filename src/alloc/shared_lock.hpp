@@ -20,4 +20,8 @@ Result<LockTaken> shared_lock(std::atomic<std::uint32_t>& word, std::uint32_t se
                               std::uint64_t deadline_ns = 10'000'000'000ull);
 void shared_unlock(std::atomic<std::uint32_t>& word);
 
+// A process that no longer runs: gone, or a zombie its parent has not reaped
+// yet (a signal still "reaches" a zombie, so kill(pid, 0) alone says alive).
+bool process_gone(std::uint32_t pid);
+
 }  // namespace scxkit::internal

@@ -97,7 +97,8 @@ Result<void> SlabHeapImpl::free_remote(SlabHeader* h, std::uint32_t off, std::ui
   // Ownerless slab: its first free puts it on the class list; its last free
   // gives it back to the arena.
   if (remote_state(old) == kSlabFull ||
-      (remote_state(old) == kSlabListed && remote_count(next) == h->detached_used)) {
+      (remote_state(old) == kSlabListed &&
+       remote_count(next) == h->detached_used.load(std::memory_order_relaxed))) {
     settle(h);
   }
   return {};

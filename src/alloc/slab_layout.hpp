@@ -62,9 +62,12 @@ struct SlabHeader {
   std::uint16_t pages;
   std::uint32_t object_size;
   std::uint32_t capacity;
-  std::uint32_t inverse;        // ceil(2^32 / object_size): exact division test
-  std::uint32_t free_head;      // owner's free list, linked through word 0 of free objects
-  std::uint32_t detached_used;  // objects out when the slab lost its owner
+  std::uint32_t inverse;    // ceil(2^32 / object_size): exact division test
+  std::uint32_t free_head;  // owner's free list, linked through word 0 of free objects
+  // Objects out when the slab lost its owner. Atomic: a remote free may read
+  // it while a new owner lets the slab go again (its check is then redone
+  // under the class lock).
+  std::atomic<std::uint32_t> detached_used;
   std::uint32_t reserved0[9];
   // --- line 1 ---
   alignas(64) std::atomic<std::uint64_t> remote;  // frees from non-owners, and the state

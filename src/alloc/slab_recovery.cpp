@@ -51,7 +51,7 @@ Result<SlabRecovery> SlabHeapImpl::recover() {
   std::vector<std::uint32_t> dead;  // owner ids
   for (std::uint32_t i = 0; i < root_->max_threads; ++i) {
     std::uint32_t pid = threads_[i].pid.load(std::memory_order_acquire);
-    if (pid == 0 || pid == pid_ || os::process_alive(static_cast<int>(pid))) continue;
+    if (pid == 0 || pid == pid_ || !process_gone(pid)) continue;
     // Claim the record so that two recovering processes do not both act.
     if (threads_[i].pid.compare_exchange_strong(pid, pid_, std::memory_order_acq_rel)) {
       dead.push_back(i + 1);

@@ -37,7 +37,7 @@ std::uint32_t SlabHeapImpl::take_object(ThreadCache& tc, std::uint32_t cls, bool
     return offset_of(h) + kSlabHeaderBytes + b * h->object_size;
   }
   // Every object is out: let the slab go, unless a remote free slipped in.
-  h->detached_used = h->capacity;
+  h->detached_used.store(h->capacity, std::memory_order_relaxed);
   h->owner.store(0, std::memory_order_relaxed);
   std::uint64_t expected = remote_word(0, 0, kSlabAttached);
   if (h->remote.compare_exchange_strong(expected, remote_word(0, 0, kSlabFull),
@@ -98,7 +98,7 @@ Result<SlabHeader*> SlabHeapImpl::new_slab(ThreadCache& tc, std::uint32_t cls) {
   h->capacity = (kSlabBytes - kSlabHeaderBytes) / size;
   h->inverse = kClassInverse[cls];
   h->free_head = 0;
-  h->detached_used = 0;
+  h->detached_used.store(0, std::memory_order_relaxed);
   h->remote.store(remote_word(0, 0, kSlabAttached), std::memory_order_relaxed);
   h->owner.store(tc.owner, std::memory_order_relaxed);
   h->bump.store(0, std::memory_order_relaxed);
@@ -125,7 +125,7 @@ bool SlabHeapImpl::settle_locked(SlabHeader* h, bool may_keep) {
   ClassInfo& ci = classes_[h->size_class];
   const std::uint64_t w = h->remote.load(std::memory_order_acquire);
   if (remote_state(w) != kSlabListed) return false;  // adopted or released meanwhile
-  const bool empty = remote_count(w) == h->detached_used;
+  const bool empty = remote_count(w) == h->detached_used.load(std::memory_order_relaxed);
   if (!empty || h->on_list == 2) {
     if (h->on_list == 0) list_push(ci, h, false);
     return false;
@@ -175,7 +175,7 @@ SlabHeapImpl::Abandoned SlabHeapImpl::abandon(SlabHeader* h, bool verify_links, 
     link = words(*link);
   }
   const std::uint32_t used = bump - length;
-  h->detached_used = used;
+  h->detached_used.store(used, std::memory_order_relaxed);
   h->owner.store(0, std::memory_order_relaxed);
   std::uint64_t old = h->remote.load(std::memory_order_relaxed);
   while (!h->remote.compare_exchange_weak(
