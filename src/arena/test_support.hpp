@@ -10,7 +10,7 @@
 
 #include <gtest/gtest.h>
 
-#include "arena/arena_impl.hpp"
+#include "arena/emulated/arena_impl.hpp"
 #include "scxkit/arena.hpp"
 
 namespace scxkit::internal {

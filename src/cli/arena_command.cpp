@@ -53,8 +53,8 @@ int run_demo() {
   }
   // ...walked through the kernel view, as a BPF program would.
   std::string walk;
-  for (Task* t = ArenaPtr<Task>::from(a.user_view(), tasks).in(a.kern_view()); t != nullptr;
-       t = t->next.in(a.kern_view())) {
+  for (Task* t = ArenaPtr<Task>::from(a.user_view(), tasks).in(*a.kern_view()); t != nullptr;
+       t = t->next.in(*a.kern_view())) {
     walk += fmt::format(" {}", t->pid);
   }
   fmt::print("alloc_pages(1) -> 0x{:x} (offset 0x{:x}); list walked in the kernel view:{}\n",
@@ -62,12 +62,12 @@ int run_demo() {
   auto* lazy = static_cast<char*>(a.user_addr(Arena::offset_of_user(*page) + 10 * kPageSize));
   lazy[0] = 'x';
   fmt::print("touching an unallocated page from user space allocated it lazily: {} lazy page(s)\n",
-             a.stats().lazy_pages);
+             a.stats()->lazy_pages);
   if (auto r = a.free_pages(*page, 1); !r) {
     print_error(r.error().message);
     return 1;
   }
-  const ArenaStats s = a.stats();
+  const ArenaStats s = *a.stats();
   fmt::print("after free_pages: {} allocated, {} free in {} extent(s)\n", s.allocated_pages,
              s.free_pages, s.free_extents);
   return 0;

@@ -9,9 +9,10 @@
 #include <utility>
 #include <vector>
 
+#include "arena/backend.hpp"
+#include "arena/emulated/shared_control.hpp"
 #include "arena/fault_handler.hpp"
 #include "arena/range_tree.hpp"
-#include "arena/shared_control.hpp"
 #include "scxkit/arena.hpp"
 
 namespace scxkit::internal {
@@ -120,7 +121,10 @@ class ArenaImpl final : public FaultClaimer {
 
 // Reaches the implementation behind a public Arena (programs, tests).
 struct ArenaAccess {
-  static ArenaImpl& impl(Arena& a) { return *a.impl_; }
+  static ArenaImpl& impl(Arena& a) { return *a.backend_->emulation(); }
+  static Arena make(std::unique_ptr<Backend> backend) { return Arena(std::move(backend)); }
+  // Null for an arena on another backend.
+  static ArenaImpl* emulation(Arena& a) { return a.backend_->emulation(); }
   // Tests play a process that died halfway through a change.
   static void set_slot(Arena& a, std::uint32_t off, SlotState state) {
     impl(a).slot(off / kPageSize).store(state);
