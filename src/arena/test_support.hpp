@@ -5,6 +5,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdint>
 
@@ -57,6 +58,28 @@ inline Arena make_arena(std::uint32_t pages, std::uint32_t flags = arena_flags::
   auto a = Arena::create(o);
   if (!a) ADD_FAILURE() << a.error().message;
   return std::move(*a);
+}
+
+// Creates an arena on `backend`. A kernel arena that cannot exist here (not
+// root, no BPF arenas) comes back as Errc::unsupported with the reason.
+inline Result<Arena> create_on(ArenaBackend backend, ArenaOptions o) {
+  o.backend = backend;
+  return Arena::create(o);
+}
+
+// Runs fn() in a forked child and returns its wait status (bounded: the
+// child is killed after 30 s).
+template <class Fn>
+int in_child(Fn fn) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    alarm(30);
+    fn();
+    _exit(0);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return status;
 }
 
 }  // namespace testing_support

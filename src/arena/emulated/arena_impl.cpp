@@ -409,7 +409,7 @@ Result<std::uint64_t> ArenaImpl::alloc(std::uint64_t addr, std::uint32_t count, 
                                                   addr, count));
       }
       pgoff = want;
-    } else if (auto fit = tree_->find_first_fit(count)) {
+    } else if (auto fit = tree_->find(count)) {
       pgoff = *fit;
     } else {
       return make_error(

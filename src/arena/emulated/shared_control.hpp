@@ -45,7 +45,7 @@ inline constexpr std::uint64_t kKernMappedSize = k4GiB + kGuardSize / 2;
 inline constexpr std::uint32_t kSlotCount = static_cast<std::uint32_t>(kKernMappedSize / kPageSize);
 inline constexpr std::uint64_t kControlOffset = k4GiB + kGuardSize;
 inline constexpr std::uint64_t kControlMagic = 0x616e6572'61786373ull;  // "scxarena"
-inline constexpr std::uint32_t kControlVersion = 2;
+inline constexpr std::uint32_t kControlVersion = 3;  // 3: the range tree indexes sizes
 inline constexpr std::uint32_t kMaxAttachedProcesses = 64;
 inline constexpr std::uint32_t kFreeLogSize = 256;
 
