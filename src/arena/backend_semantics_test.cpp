@@ -18,6 +18,7 @@ using internal::testing_support::create_on;
 using internal::testing_support::died_of_segv;
 using internal::testing_support::free_aligned_address;
 using internal::testing_support::in_child;
+using internal::testing_support::remap_after_fork;
 
 class PageSemantics : public ::testing::TestWithParam<ArenaBackend> {
  protected:
@@ -168,12 +169,34 @@ TEST_P(PageSemantics, UserViewTouchOfAReservedPageAllocatesItLazilyToo) {
 TEST_P(PageSemantics, SegvOnFaultMakesATouchOfAnUnallocatedPageFault) {
   ARENA_OR_SKIP(a, 8, arena_flags::mmapable | arena_flags::segv_on_fault);
   auto* p = static_cast<volatile unsigned char*>(page(a, 1));
-  const int status = in_child([&] { p[0] = 1; });
+  const int status = in_child([&] {
+    if (!remap_after_fork(a)) _exit(3);
+    p[0] = 1;
+  });
   EXPECT_TRUE(died_of_segv(status)) << "status " << status;
-  // An allocated page is reachable as usual.
+  // An allocated page is reachable as usual, here and in a child.
   ASSERT_TRUE(a.alloc_pages(page(a, 1), 1));
   p[0] = 1;
   EXPECT_EQ(p[0], 1);
+  const int child = in_child([&] {
+    if (!remap_after_fork(a)) _exit(3);
+    _exit(p[0] == 1 ? 0 : 4);
+  });
+  EXPECT_TRUE(WIFEXITED(child) && WEXITSTATUS(child) == 0) << "status " << child;
+}
+
+TEST_P(PageSemantics, AForkedChildInheritsOnlyTheEmulatedUserView) {
+  ARENA_OR_SKIP(a, 4);
+  auto* p = static_cast<volatile unsigned char*>(page(a, 0));
+  ASSERT_TRUE(a.alloc_pages(page(a, 0), 1));
+  p[0] = 9;
+  const int status = in_child([&] { _exit(p[0] == 9 ? 0 : 4); });
+  if (GetParam() == ArenaBackend::kernel) {
+    // The kernel does not copy an arena's user mapping into a child.
+    EXPECT_TRUE(died_of_segv(status)) << "status " << status;
+  } else {
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
+  }
 }
 
 TEST_P(PageSemantics, AFourGiBAlignedArenaHandsOutPageZero) {

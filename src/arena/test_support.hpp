@@ -67,6 +67,17 @@ inline Result<Arena> create_on(ArenaBackend backend, ArenaOptions o) {
   return Arena::create(o);
 }
 
+// In a forked child: a kernel arena's user view is not inherited across
+// fork() (measured on 6.18; the emulation's views are), so map it again at
+// its address from the inherited map descriptor. Returns false on failure.
+inline bool remap_after_fork(const Arena& a) {
+  if (a.backend() != ArenaBackend::kernel) return true;
+  const std::size_t size = std::size_t{a.max_entries()} * kPageSize;
+  void* want = reinterpret_cast<void*>(a.user_vm_start());
+  void* p = mmap(want, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED_NOREPLACE, a.fd(), 0);
+  return p == want;
+}
+
 // Runs fn() in a forked child and returns its wait status (bounded: the
 // child is killed after 30 s).
 template <class Fn>

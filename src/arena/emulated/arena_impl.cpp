@@ -87,6 +87,7 @@ Result<ArenaImpl::Lock> ArenaImpl::lock(bool may_sleep) const {
   }
   if (rc != 0) return os_error("locking the arena", rc);
   ctl_->lock_acquisitions.fetch_add(1);
+  replay_lazy_faults();
   return Lock(&ctl_->lock);
 }
 
@@ -655,6 +656,7 @@ bool ArenaImpl::claim_user_fault(std::uint32_t abs) noexcept {
     // The page is a hole in the file, so it reads zero.
     ctl_->allocated_pages.fetch_add(1);
     ctl_->lazy_faults.fetch_add(1);
+    log_lazy_fault(abs);
     if (seen == kSlotReserved) ctl_->reserved_pages.fetch_sub(1);
     map_page(View::user, abs);
     return true;
@@ -687,6 +689,35 @@ PageState ArenaImpl::page_state(std::uint32_t off) const {
     default:
       return PageState::changing;
   }
+}
+
+void ArenaImpl::log_lazy_fault(std::uint32_t abs) noexcept {
+  const std::uint64_t seq = ctl_->lazy_seq.fetch_add(1) + 1;
+  LazyRecord& r = ctl_->lazy_log[seq % kLazyLogSize];
+  r.seq.store(0);
+  r.page.store(abs);
+  r.seq.store(seq, std::memory_order_release);
+}
+
+void ArenaImpl::replay_lazy_faults() const {
+  const std::uint64_t target = ctl_->lazy_seq.load(std::memory_order_acquire);
+  bool missed = false;
+  for (std::uint64_t seq = ctl_->lazy_replayed + 1; seq <= target; ++seq) {
+    const LazyRecord& r = ctl_->lazy_log[seq % kLazyLogSize];
+    const std::uint32_t p = r.page.load();
+    if (r.seq.load(std::memory_order_acquire) != seq) {
+      missed = true;  // overwritten (over kLazyLogSize faults since) or still being written
+      continue;
+    }
+    // Freed since (the free put it back in the tree itself) or already out: nothing to do.
+    if (slot(p).load() == kSlotAllocated && tree_->is_set(p - first_page_, 1)) {
+      tree_->clear(p - first_page_, 1);
+    }
+  }
+  ctl_->lazy_replayed = target;
+  // Order lost for some: catch them in page order (placement may then differ
+  // from the kernel's; it takes > kLazyLogSize faults between two locked calls).
+  if (missed) reconcile_tree();
 }
 
 void ArenaImpl::reconcile_tree() const {

@@ -95,6 +95,11 @@ class ArenaImpl final : public FaultClaimer {
   void release_all_pages(PauseStats& pauses);
   // Under the lock: drops pages that user-view faults allocated from the tree.
   void reconcile_tree() const;
+  // Async-signal-safe: logs a lazily allocated page for replay_lazy_faults().
+  void log_lazy_fault(std::uint32_t abs) noexcept;
+  // Under the lock, first thing: takes lazily allocated pages out of the tree
+  // in fault order, as the kernel's fault handler does at fault time.
+  void replay_lazy_faults() const;
 
   static constexpr std::uint32_t kScratchResident = 16384;      // 64 MiB of scratch backing
   std::unique_ptr<std::atomic<std::uint32_t>[]> scratch_ring_;  // abs page + 1, or 0

@@ -48,12 +48,21 @@ inline constexpr std::uint64_t kControlMagic = 0x616e6572'61786373ull;  // "scxa
 inline constexpr std::uint32_t kControlVersion = 3;  // 3: the range tree indexes sizes
 inline constexpr std::uint32_t kMaxAttachedProcesses = 64;
 inline constexpr std::uint32_t kFreeLogSize = 256;
+inline constexpr std::uint32_t kLazyLogSize = 1024;
 
 // A range freed by one process that the others must guard in their views.
 struct FreeRecord {
   std::atomic<std::uint64_t> seq;  // which free this is; a stale value means overwritten
   std::atomic<std::uint32_t> first_page;
   std::atomic<std::uint32_t> pages;
+};
+
+// A page a user-view fault allocated lazily, in fault order: the kernel takes
+// such a page out of its range tree at fault time, and the order of those
+// changes decides later placements, so the lock holder replays them in order.
+struct LazyRecord {
+  std::atomic<std::uint64_t> seq;  // which fault this is; another value: not (yet) this one
+  std::atomic<std::uint32_t> page;
 };
 
 // A process that has the arena mapped, and the last free it has synced.
@@ -84,6 +93,9 @@ struct Control {
   std::atomic<std::uint64_t> free_seq;  // the newest FreeRecord
   AttachedProcess attached[kMaxAttachedProcesses];
   FreeRecord free_log[kFreeLogSize];
+  std::atomic<std::uint64_t> lazy_seq;  // the newest LazyRecord
+  std::uint64_t lazy_replayed;          // under the lock: replayed up to here
+  LazyRecord lazy_log[kLazyLogSize];
 };
 
 struct ControlLayout {
