@@ -1,6 +1,7 @@
 // Helpers shared by the arena tests.
 #pragma once
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -8,6 +9,8 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -77,6 +80,25 @@ inline bool remap_after_fork(const Arena& a) {
   void* p = mmap(want, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED_NOREPLACE, a.fd(), 0);
   return p == want;
 }
+
+#ifdef SCXKIT_ARENA_PEER
+// Runs the peer program as a fresh process (a fork would inherit our views).
+inline int run_peer(const std::vector<std::string>& args, int keep_fd = -1) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (keep_fd >= 0) fcntl(keep_fd, F_SETFD, 0);
+    std::vector<char*> argv{const_cast<char*>(SCXKIT_ARENA_PEER)};
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+#endif
 
 // Runs fn() in a forked child and returns its wait status (bounded: the
 // child is killed after 30 s).

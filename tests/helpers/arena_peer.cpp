@@ -2,6 +2,8 @@
 //
 //   arena_peer fd SOCKET START    receive the arena's descriptor on SOCKET
 //   arena_peer name NAME START    open the arena by name
+//   arena_peer map-id ID START    open a kernel arena by BPF map id
+//   arena_peer pin PATH START     open a kernel arena pinned at PATH
 //     Checks that the page at START holds "first", allocates the next page
 //     and writes "second" into it. Exit 0 means all of that held.
 //
@@ -28,6 +30,11 @@ int main(int argc, char** argv) {
     auto fd = scxkit::receive_arena_fd(std::atoi(argv[2]));
     if (!fd) return 10;
     arena = scxkit::Arena::open_fd(*fd);
+  } else if (how == "map-id") {
+    arena =
+        scxkit::Arena::open_map_id(static_cast<std::uint32_t>(std::strtoul(argv[2], nullptr, 10)));
+  } else if (how == "pin") {
+    arena = scxkit::Arena::open_pinned(argv[2]);
   } else {
     arena = scxkit::Arena::open(argv[2]);
   }

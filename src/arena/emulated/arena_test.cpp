@@ -29,6 +29,7 @@ using internal::testing_support::free_aligned_address;
 using internal::testing_support::kSegvReport;
 using internal::testing_support::make_arena;
 using internal::testing_support::resident_bytes;
+using internal::testing_support::run_peer;
 
 Errc create_error(ArenaOptions o) {
   auto a = Arena::create(o);
@@ -401,22 +402,6 @@ TEST(ArenaConcurrency, LazyFaultsRaceAllocationsWithoutDoubleHandout) {
   EXPECT_EQ(a.stats()->allocated_pages, 1024u);
   std::sort(got.begin(), got.end());
   EXPECT_EQ(std::adjacent_find(got.begin(), got.end()), got.end());
-}
-
-// Runs the peer program as a fresh process (a fork would inherit our views).
-int run_peer(const std::vector<std::string>& args, int keep_fd = -1) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    if (keep_fd >= 0) fcntl(keep_fd, F_SETFD, 0);
-    std::vector<char*> argv{const_cast<char*>(SCXKIT_ARENA_PEER)};
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 void expect_shared(Arena& a, void* first, int peer_rc) {

@@ -291,6 +291,13 @@ Result<void> KernelBackend::attach_to(::bpf_map* map) const {
                                   "with __uint(type, BPF_MAP_TYPE_ARENA)",
                                   bpf_map__name(map), static_cast<int>(bpf_map__type(map))));
   }
+  // bpf_map__reuse_fd() would accept a loaded object and change nothing its
+  // programs use; libbpf's setters refuse once loaded, so ask one.
+  if (bpf_map__set_map_flags(map, bpf_map__map_flags(map)) == -EBUSY) {
+    return make_error(Errc::busy, fmt::format("attach_to: the object of map '{}' is loaded "
+                                              "already; hand the arena over between open and load",
+                                              bpf_map__name(map)));
+  }
   if (const int err = bpf_map__reuse_fd(map, map_.get()); err != 0) {
     return bpf_error(fmt::format("attach_to: handing the arena to map '{}' (the object must not "
                                  "be loaded yet)",
