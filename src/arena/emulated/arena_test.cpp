@@ -94,7 +94,7 @@ TEST(ArenaViews, KernelViewLayoutAndConversions) {
   EXPECT_EQ(a.user_addr(o), *p);
   EXPECT_EQ(reinterpret_cast<std::uint64_t>(a.kern_addr(o)), a.kern_vm_start() + o);
   EXPECT_EQ(a.offset_of_kern(a.kern_addr(o)), o);
-  EXPECT_EQ(o, static_cast<std::uint32_t>(a.user_vm_start()));  // first fit is the first page
+  EXPECT_EQ(o, static_cast<std::uint32_t>(a.user_vm_start()));  // a fresh arena hands out its first page
 }
 
 TEST(ArenaViews, APageWrittenInOneViewReadsBackInTheOther) {
