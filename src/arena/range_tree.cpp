@@ -48,33 +48,44 @@ void RangeTree::free_subtree(std::uint32_t t) {
   }
 }
 
-void RangeTree::split(std::uint32_t t, std::uint32_t key, std::uint32_t& l, std::uint32_t& r) {
+template <std::uint32_t RangeTree::Node::*Left, std::uint32_t RangeTree::Node::*Right, class Pred>
+void RangeTree::split_by(std::uint32_t t, Pred goes_left, std::uint32_t& l, std::uint32_t& r) {
   if (t == 0) {
     l = r = 0;
     return;
   }
-  if (n_[t].start < key) {
+  if (goes_left(t)) {
     std::uint32_t rl = 0;
-    split(n_[t].right, key, rl, r);
-    n_[t].right = rl;
+    split_by<Left, Right>(n_[t].*Right, goes_left, rl, r);
+    n_[t].*Right = rl;
     l = t;
   } else {
     std::uint32_t lr = 0;
-    split(n_[t].left, key, l, lr);
-    n_[t].left = lr;
+    split_by<Left, Right>(n_[t].*Left, goes_left, l, lr);
+    n_[t].*Left = lr;
     r = t;
   }
 }
 
-std::uint32_t RangeTree::merge(std::uint32_t a, std::uint32_t b) {
+template <std::uint32_t RangeTree::Node::*Left, std::uint32_t RangeTree::Node::*Right>
+std::uint32_t RangeTree::merge_by(std::uint32_t a, std::uint32_t b) {
   if (a == 0) return b;
   if (b == 0) return a;
   if (n_[a].priority > n_[b].priority) {
-    n_[a].right = merge(n_[a].right, b);
+    n_[a].*Right = merge_by<Left, Right>(n_[a].*Right, b);
     return a;
   }
-  n_[b].left = merge(a, n_[b].left);
+  n_[b].*Left = merge_by<Left, Right>(a, n_[b].*Left);
   return b;
+}
+
+void RangeTree::split(std::uint32_t t, std::uint32_t key, std::uint32_t& l, std::uint32_t& r) {
+  split_by<&Node::left, &Node::right>(
+      t, [&](std::uint32_t x) { return n_[x].start < key; }, l, r);
+}
+
+std::uint32_t RangeTree::merge(std::uint32_t a, std::uint32_t b) {
+  return merge_by<&Node::left, &Node::right>(a, b);
 }
 
 std::uint32_t RangeTree::rightmost(std::uint32_t t) const {
@@ -89,52 +100,24 @@ bool RangeTree::size_before(std::uint32_t a, std::uint32_t b) const {
   return n_[a].stamp > n_[b].stamp;
 }
 
-template <class Pred>
-void RangeTree::split_size(std::uint32_t t, Pred left_of, std::uint32_t& l, std::uint32_t& r) {
-  if (t == 0) {
-    l = r = 0;
-    return;
-  }
-  if (left_of(t)) {
-    std::uint32_t rl = 0;
-    split_size(n_[t].sright, left_of, rl, r);
-    n_[t].sright = rl;
-    l = t;
-  } else {
-    std::uint32_t lr = 0;
-    split_size(n_[t].sleft, left_of, l, lr);
-    n_[t].sleft = lr;
-    r = t;
-  }
-}
-
-std::uint32_t RangeTree::merge_size(std::uint32_t a, std::uint32_t b) {
-  if (a == 0) return b;
-  if (b == 0) return a;
-  if (n_[a].priority > n_[b].priority) {
-    n_[a].sright = merge_size(n_[a].sright, b);
-    return a;
-  }
-  n_[b].sleft = merge_size(a, n_[b].sleft);
-  return b;
-}
-
 void RangeTree::size_insert(std::uint32_t node) {
+  constexpr auto kL = &Node::sleft, kR = &Node::sright;
   n_[node].stamp = ++h_->next_stamp;
   n_[node].sleft = n_[node].sright = 0;
+  const auto before = [&](std::uint32_t x) { return size_before(x, node); };
   std::uint32_t l = 0, r = 0;
-  split_size(
-      h_->size_root, [&](std::uint32_t x) { return size_before(x, node); }, l, r);
-  h_->size_root = merge_size(merge_size(l, node), r);
+  split_by<kL, kR>(h_->size_root, before, l, r);
+  h_->size_root = merge_by<kL, kR>(merge_by<kL, kR>(l, node), r);
 }
 
 void RangeTree::size_erase(std::uint32_t node) {
+  constexpr auto kL = &Node::sleft, kR = &Node::sright;
+  const auto before = [&](std::uint32_t x) { return size_before(x, node); };
+  const auto itself = [&](std::uint32_t x) { return x == node; };
   std::uint32_t l = 0, rest = 0, self = 0, r = 0;
-  split_size(
-      h_->size_root, [&](std::uint32_t x) { return size_before(x, node); }, l, rest);
-  split_size(
-      rest, [&](std::uint32_t x) { return x == node; }, self, r);
-  h_->size_root = merge_size(l, r);
+  split_by<kL, kR>(h_->size_root, before, l, rest);
+  split_by<kL, kR>(rest, itself, self, r);
+  h_->size_root = merge_by<kL, kR>(l, r);
 }
 
 std::optional<std::uint32_t> RangeTree::find(std::uint32_t len) const {

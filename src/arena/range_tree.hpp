@@ -84,6 +84,13 @@ class RangeTree {
     }
   }
 
+  // Treap split (nodes where goes_left holds, an in-order prefix, go to l)
+  // and merge over one of the two link pairs.
+  template <std::uint32_t Node::*Left, std::uint32_t Node::*Right, class Pred>
+  void split_by(std::uint32_t t, Pred goes_left, std::uint32_t& l, std::uint32_t& r);
+  template <std::uint32_t Node::*Left, std::uint32_t Node::*Right>
+  std::uint32_t merge_by(std::uint32_t a, std::uint32_t b);
+
   std::uint32_t new_node(std::uint32_t start, std::uint32_t len);
   void free_subtree(std::uint32_t t);
   // Splits t into l (start < key) and r (start >= key).
@@ -94,9 +101,6 @@ class RangeTree {
 
   // The size index.
   bool size_before(std::uint32_t a, std::uint32_t b) const;
-  template <class Pred>
-  void split_size(std::uint32_t t, Pred left_of, std::uint32_t& l, std::uint32_t& r);
-  std::uint32_t merge_size(std::uint32_t a, std::uint32_t b);
   // A node changing size leaves the index by its old size and comes back
   // with a fresh stamp, as the kernel re-inserts it.
   void size_insert(std::uint32_t node);
