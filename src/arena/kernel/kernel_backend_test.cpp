@@ -16,6 +16,7 @@
 
 #include "arena/test_support.hpp"
 #include "arena_ops.skel.h"
+#include "bpf/bpf_syscall.hpp"
 #include "bpf/progs/arena_ops.h"
 
 namespace scxkit {
@@ -115,6 +116,28 @@ TEST_F(KernelArena, AnotherProcessOpensItByPinnedPath) {
   ASSERT_TRUE(WIFEXITED(status)) << status;
   if (WEXITSTATUS(status) == 20) GTEST_SKIP() << "no private bpffs mount possible here";
   expect_shared(WEXITSTATUS(status));
+}
+
+TEST(KernelArenaOpen, AnArenaWithoutMapExtraNeedsItsAddress) {
+  // As a libbpf object without map_extra would create it: the address is
+  // fixed by whoever maps it first, and the kernel does not report it.
+  auto map = bpf::create_arena_map(16, 0, arena_flags::mmapable);
+  if (!map) GTEST_SKIP() << "no kernel BPF arena here: " << map.error().message;
+  bpf_map_info info{};
+  std::uint32_t len = sizeof(info);
+  ASSERT_EQ(bpf_map_get_info_by_fd(map->get(), &info, &len), 0);
+  auto blind = Arena::open_map_id(info.id);
+  ASSERT_FALSE(blind);
+  EXPECT_EQ(blind.error().code, Errc::invalid_argument);
+  EXPECT_NE(blind.error().message.find("pass that address"), std::string::npos)
+      << blind.error().message;
+  const std::uint64_t at = internal::testing_support::free_aligned_address(16 * kPageSize);
+  auto told = Arena::open_map_id(info.id, at);
+  ASSERT_TRUE(told) << told.error().message;
+  EXPECT_EQ(told->user_vm_start(), at);
+  auto p = told->alloc_pages(nullptr, 1);
+  ASSERT_TRUE(p) << p.error().message;
+  EXPECT_EQ(*p, reinterpret_cast<void*>(at));
 }
 
 TEST_F(KernelArena, OpeningTheSameArenaTwiceInOneProcessSaysTheAddressIsTaken) {
