@@ -31,7 +31,7 @@
 //     map never get the same page. Opened elsewhere by map id, pinned path or
 //     descriptor; handed to a libbpf object with attach_to(). The kernel view
 //     is the kernel's own and not reachable from user space; page_state()
-//     only knows pages this process has mapped (see PageState::unknown).
+//     tells allocated pages from the rest, not free from reserved.
 #pragma once
 
 #include <cstddef>
@@ -94,9 +94,8 @@ enum class PageState : std::uint8_t {
   reserved,   // taken by reserve_pages(): not allocatable, not backed
   scratch,    // the scratch page was installed after a stray kernel-view access
   changing,   // an allocation or free is replacing the slot right now (emulated only)
-  // The backend cannot tell. Kernel backend: a page this process has not
-  // mapped in its user view may or may not have been allocated (by a BPF
-  // program, another process, or this one); the kernel does not say.
+  // The backend cannot tell. Kernel backend: no page backs the slot, and
+  // the kernel does not tell a free slot from a reserved one.
   unknown,
 };
 
@@ -141,12 +140,13 @@ class Arena {
   // map. The descriptor is duplicated; the caller keeps its own.
   static Result<Arena> open_fd(int fd);
   // Kernel backend: opens an existing BPF arena map by id or pinned path and
-  // maps it at its user address. An arena created without map_extra is
-  // mapped wherever its first user put it, which the kernel does not report:
-  // pass that address as `user_vm_start` (scxkit-created arenas always
-  // record theirs in map_extra, so 0 works for them).
-  static Result<Arena> open_map_id(std::uint32_t id, std::uint64_t user_vm_start = 0);
-  static Result<Arena> open_pinned(const std::string& path, std::uint64_t user_vm_start = 0);
+  // maps it at its user address — map_extra, or where its first user mapped
+  // it (read from the kernel by a small BPF program); an arena nobody has
+  // mapped yet gets its address from this mapping. Errors: not_found,
+  // invalid_argument (not an arena), address_in_use (this process maps it
+  // already), unsupported (no BPF arenas or not permitted here).
+  static Result<Arena> open_map_id(std::uint32_t id);
+  static Result<Arena> open_pinned(const std::string& path);
 
   Arena(Arena&&) noexcept;
   Arena& operator=(Arena&&) noexcept;

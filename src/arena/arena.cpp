@@ -11,6 +11,7 @@
 
 #include "arena/emulated/emulated_backend.hpp"
 #include "arena/kernel/kernel_backend.hpp"
+#include "bpf/bpf_objects.hpp"
 
 namespace scxkit {
 
@@ -74,21 +75,21 @@ Result<Arena> Arena::open_fd(int fd) {
   if (own < 0) return os_error("duplicating the arena descriptor", errno);
   // A BPF map answers BPF_OBJ_GET_INFO_BY_FD; a memory file does not.
   if (internal::KernelBackend::is_arena_map(own)) {
-    return wrap(internal::KernelBackend::open(bpf::Fd(own), 0));
+    return wrap(internal::KernelBackend::open(bpf::Fd(own)));
   }
   return wrap(emulated(internal::ArenaImpl::open(own, {})));
 }
 
-Result<Arena> Arena::open_map_id(std::uint32_t id, std::uint64_t user_vm_start) {
-  auto fd = internal::KernelBackend::map_fd_by_id(id);
+Result<Arena> Arena::open_map_id(std::uint32_t id) {
+  auto fd = bpf::open_map_by_id(id);
   if (!fd) return tl::unexpected(fd.error());
-  return wrap(internal::KernelBackend::open(std::move(*fd), user_vm_start));
+  return wrap(internal::KernelBackend::open(std::move(*fd)));
 }
 
-Result<Arena> Arena::open_pinned(const std::string& path, std::uint64_t user_vm_start) {
-  auto fd = internal::KernelBackend::map_fd_by_pin(path);
+Result<Arena> Arena::open_pinned(const std::string& path) {
+  auto fd = bpf::open_pinned_map(path);
   if (!fd) return tl::unexpected(fd.error());
-  return wrap(internal::KernelBackend::open(std::move(*fd), user_vm_start));
+  return wrap(internal::KernelBackend::open(std::move(*fd)));
 }
 
 Result<void*> Arena::alloc_pages(void* addr, std::uint32_t count, int node) {

@@ -62,13 +62,6 @@ Result<std::uintptr_t> reserve_within_4gib(std::size_t size) {
   return start;
 }
 
-Result<void> resident(std::uintptr_t addr, std::size_t size, unsigned char* vec) {
-  if (::mincore(reinterpret_cast<void*>(addr), size, vec) != 0) {
-    return os_error("mincore on the arena's user view", errno);
-  }
-  return {};
-}
-
 int online_numa_nodes() {
   // "/sys/devices/system/node/online" reads like "0" or "0-3": one past the last id.
   static const int nodes = [] {

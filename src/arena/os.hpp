@@ -20,9 +20,6 @@ void unmap(std::uintptr_t addr, std::size_t size);
 // Like the kernel's arena_get_unmapped_area(): reserves `size` bytes that do
 // not cross a 4 GiB boundary (twice the size is taken, the slack returned).
 Result<std::uintptr_t> reserve_within_4gib(std::size_t size);
-// mincore(): for each page of [addr, addr+size), whether this process has it
-// mapped (bit 0 of each byte of `vec`, one byte per page).
-Result<void> resident(std::uintptr_t addr, std::size_t size, unsigned char* vec);
 // Online NUMA nodes: one past the highest id in /sys/devices/system/node/online.
 int online_numa_nodes();
 

@@ -10,6 +10,8 @@
 #include <fmt/format.h>
 
 #include "arena/os.hpp"
+#include "bpf/bpf_objects.hpp"
+#include "bpf/libbpf_util.hpp"
 
 namespace scxkit::internal {
 
@@ -57,34 +59,11 @@ tl::unexpected<Error> creation_error(const ArenaOptions& o, const Error& e) {
   }
 }
 
-tl::unexpected<Error> bpf_error(std::string_view what, int err) {
-  err = err < 0 ? -err : err;
-  if (err == EPERM || err == EACCES) {
-    return make_error(Errc::unsupported,
-                      fmt::format("{}: not permitted (run as root or with CAP_BPF)", what));
-  }
-  if (err == ENOENT) return make_error(Errc::not_found, fmt::format("{}: no such map", what));
-  return os_error(what, err);
-}
-
 }  // namespace
 
 bool KernelBackend::is_arena_map(int fd) {
-  bpf_map_info info{};
-  std::uint32_t len = sizeof(info);
-  return bpf_map_get_info_by_fd(fd, &info, &len) == 0 && info.type == bpf::kMapTypeArena;
-}
-
-Result<bpf::Fd> KernelBackend::map_fd_by_id(std::uint32_t id) {
-  const int fd = bpf_map_get_fd_by_id(id);
-  if (fd < 0) return bpf_error(fmt::format("opening BPF map id {}", id), errno);
-  return bpf::Fd(fd);
-}
-
-Result<bpf::Fd> KernelBackend::map_fd_by_pin(const std::string& path) {
-  const int fd = bpf_obj_get(path.c_str());
-  if (fd < 0) return bpf_error(fmt::format("opening the pinned BPF object {}", path), errno);
-  return bpf::Fd(fd);
+  auto info = bpf::map_info(fd);
+  return info && info->is_arena();
 }
 
 Result<std::unique_ptr<Backend>> KernelBackend::create(const ArenaOptions& o) {
@@ -100,94 +79,44 @@ Result<std::unique_ptr<Backend>> KernelBackend::create(const ArenaOptions& o) {
     return make_error(Errc::out_of_range,
                       fmt::format("map_extra 0x{:x} is not a user-space address", o.map_extra));
   }
-  std::unique_ptr<KernelBackend> k(new KernelBackend());
-  k->max_entries_ = o.max_entries;
-  k->map_flags_ = o.map_flags;
-  // Without map_extra the kernel would fix the address at the first mmap and
-  // never tell another process; pick one (as the kernel would) and record it
-  // in map_extra so open_map_id() finds it.
-  std::uintptr_t reservation = 0;
+  // Without map_extra, pick the address as the kernel would and record it in
+  // map_extra: every user finds it there, even before this process maps it.
   std::uint64_t start = o.map_extra;
   if (start == 0) {
     auto r = os::reserve_within_4gib(user_size(o.max_entries));
     if (!r) return tl::unexpected(r.error());
-    reservation = start = *r;
+    os::unmap(*r, user_size(o.max_entries));  // mapped again below; a thief makes it fail cleanly
+    start = *r;
   }
   auto map = bpf::create_arena_map(o.max_entries, start, o.map_flags, o.numa_node);
-  if (!map) {
-    if (reservation != 0) os::unmap(reservation, user_size(o.max_entries));
-    return creation_error(o, map.error());
-  }
-  k->map_ = std::move(*map);
-  k->user_vm_start_ = start;
-  if (auto r = k->attach(reservation); !r) return tl::unexpected(r.error());
+  if (!map) return creation_error(o, map.error());
+  std::unique_ptr<KernelBackend> k(new KernelBackend(std::move(*map)));
+  if (auto r = k->attach(); !r) return tl::unexpected(r.error());
   return std::unique_ptr<Backend>(std::move(k));
 }
 
-Result<std::unique_ptr<Backend>> KernelBackend::open(bpf::Fd map, std::uint64_t user_vm_start) {
-  bpf_map_info info{};
-  std::uint32_t len = sizeof(info);
-  if (bpf_map_get_info_by_fd(map.get(), &info, &len) != 0) {
-    return bpf_error("reading the BPF map's info", errno);
-  }
-  if (info.type != bpf::kMapTypeArena) {
-    return make_error(Errc::invalid_argument,
-                      fmt::format("BPF map id {} ('{}') is of type {}, not an arena ({})", info.id,
-                                  info.name, info.type, bpf::kMapTypeArena));
-  }
-  const std::uint64_t start = info.map_extra != 0 ? info.map_extra : user_vm_start;
-  if (start == 0) {
-    return make_error(Errc::invalid_argument,
-                      fmt::format("arena map id {} was created without map_extra: its user "
-                                  "address was fixed by the first process that mapped it and the "
-                                  "kernel does not report it; pass that address to open",
-                                  info.id));
-  }
-  if (info.map_extra != 0 && user_vm_start != 0 && user_vm_start != info.map_extra) {
-    return make_error(Errc::invalid_argument,
-                      fmt::format("arena map id {} lives at 0x{:x}, not at 0x{:x}", info.id,
-                                  info.map_extra, user_vm_start));
-  }
-  std::unique_ptr<KernelBackend> k(new KernelBackend());
-  k->map_ = std::move(map);
-  k->max_entries_ = info.max_entries;
-  k->map_flags_ = info.map_flags;
-  k->user_vm_start_ = start;
-  if (auto r = k->attach(0); !r) return tl::unexpected(r.error());
+Result<std::unique_ptr<Backend>> KernelBackend::open(bpf::Fd map) {
+  std::unique_ptr<KernelBackend> k(new KernelBackend(std::move(map)));
+  if (auto r = k->attach(); !r) return tl::unexpected(r.error());
   return std::unique_ptr<Backend>(std::move(k));
 }
 
-Result<void> KernelBackend::attach(std::uintptr_t reservation) {
-  const std::size_t size = user_size(max_entries_);
-  // Over our own reservation MAP_FIXED replaces it atomically; anywhere else
-  // the range must be free.
-  auto mapped = os::map_shared(user_vm_start_, size, map_.get(), 0, reservation != 0);
-  if (!mapped) {
-    if (reservation != 0) os::unmap(reservation, size);
-    if (mapped.error().code == Errc::address_in_use) {
-      return make_error(Errc::address_in_use,
-                        fmt::format("the arena's user range 0x{:x}..0x{:x} overlaps a mapping "
-                                    "that already exists in this process; pick another map_extra",
-                                    user_vm_start_, user_vm_start_ + size));
-    }
-    if (mapped.error().sys_errno == EBUSY || mapped.error().sys_errno == EINVAL) {
-      return make_error(Errc::invalid_argument,
-                        fmt::format("the kernel refused to map the arena at 0x{:x} ({}): its "
-                                    "users mapped it at another address",
-                                    user_vm_start_, mapped.error().message));
-    }
-    return tl::unexpected(mapped.error());
-  }
-  mapped_ = true;
-  bpf_map_info info{};
-  std::uint32_t len = sizeof(info);
-  if (bpf_map_get_info_by_fd(map_.get(), &info, &len) != 0) {
-    return bpf_error("reading the arena map's info", errno);
-  }
-  id_ = info.id;
+Result<void> KernelBackend::attach() {
+  auto info = bpf::map_info(map_.get());
+  if (!info) return tl::unexpected(info.error());
+  auto view = map_kernel_arena(map_.get());
+  if (!view) return tl::unexpected(view.error());
+  id_ = info->id;
+  max_entries_ = info->max_entries;
+  map_flags_ = info->map_flags;
+  user_vm_start_ = view->user_vm_start();
+  view_.emplace(std::move(*view));
   auto ops = bpf::ArenaOps::load(map_.get());
   if (!ops) return tl::unexpected(ops.error());
   ops_.emplace(std::move(*ops));
+  auto inspector = bpf::ArenaInspector::load(map_.get());
+  if (!inspector) return tl::unexpected(inspector.error());
+  inspector_.emplace(std::move(*inspector));
   return {};
 }
 
@@ -267,18 +196,15 @@ Result<void> KernelBackend::reserve(std::uint64_t addr, std::uint32_t count) {
 
 PageState KernelBackend::page_state(std::uint32_t off) const {
   const std::uint64_t lo = user_vm_start_ & 0xffff'ffffull;
-  if (!mapped_ || off < lo || off - lo >= user_size(max_entries_)) return PageState::empty;
-  unsigned char in = 0;
-  const std::uint64_t page =
-      (user_vm_start_ & ~(k4GiB - 1)) + (off & ~std::uint64_t{kPageSize - 1});
-  if (!os::resident(page, kPageSize, &in)) return PageState::unknown;
-  return (in & 1) != 0 ? PageState::allocated : PageState::unknown;
+  if (!inspector_ || off < lo || off - lo >= user_size(max_entries_)) return PageState::empty;
+  auto backed = inspector_->backed_pages(static_cast<std::uint32_t>((off - lo) / kPageSize), 1);
+  return backed && (*backed)[0] ? PageState::allocated : PageState::unknown;
 }
 
 Result<void> KernelBackend::pin(const std::string& path) const {
   if (bpf_obj_pin(map_.get(), path.c_str()) != 0) {
-    return bpf_error(fmt::format("pinning the arena map at {} (a path in a mounted bpffs)", path),
-                     errno);
+    return bpf::libbpf_error(
+        fmt::format("pinning the arena map at {} (a path in a mounted bpffs)", path), errno);
   }
   return {};
 }
@@ -299,10 +225,11 @@ Result<void> KernelBackend::attach_to(::bpf_map* map) const {
                                               bpf_map__name(map)));
   }
   if (const int err = bpf_map__reuse_fd(map, map_.get()); err != 0) {
-    return bpf_error(fmt::format("attach_to: handing the arena to map '{}' (the object must not "
-                                 "be loaded yet)",
-                                 bpf_map__name(map)),
-                     err);
+    return bpf::libbpf_error(
+        fmt::format("attach_to: handing the arena to map '{}' (the object must not "
+                    "be loaded yet)",
+                    bpf_map__name(map)),
+        err);
   }
   return {};
 }
@@ -310,12 +237,10 @@ Result<void> KernelBackend::attach_to(::bpf_map* map) const {
 PauseStats KernelBackend::teardown() {
   PauseStats pauses{};
   ops_.reset();
-  if (mapped_) {
-    const std::uint64_t t0 = os::monotonic_ns();
-    os::unmap(user_vm_start_, user_size(max_entries_));
-    pauses.record(os::monotonic_ns() - t0);
-    mapped_ = false;
-  }
+  inspector_.reset();
+  const std::uint64_t t0 = os::monotonic_ns();
+  view_.reset();  // unmaps this process's user view; the pages stay with the map
+  pauses.record(os::monotonic_ns() - t0);
   map_ = bpf::Fd();
   return pauses;
 }

@@ -9,19 +9,19 @@
 
 #include "arena/backend.hpp"
 #include "arena/page_args.hpp"
+#include "bpf/arena_inspect.hpp"
 #include "bpf/arena_ops.hpp"
 #include "bpf/bpf_syscall.hpp"
+#include "scxkit/bpf_discovery.hpp"
 
 namespace scxkit::internal {
 
 class KernelBackend final : public Backend {
  public:
   static Result<std::unique_ptr<Backend>> create(const ArenaOptions& options);
-  // Maps an existing arena map. user_vm_start: where its users mapped it,
-  // needed only when the map has no map_extra.
-  static Result<std::unique_ptr<Backend>> open(bpf::Fd map, std::uint64_t user_vm_start);
-  static Result<bpf::Fd> map_fd_by_id(std::uint32_t id);
-  static Result<bpf::Fd> map_fd_by_pin(const std::string& path);
+  // Maps an existing arena map at its user address (map_extra, or where its
+  // first user mapped it; this mapping fixes it when nobody has).
+  static Result<std::unique_ptr<Backend>> open(bpf::Fd map);
   static bool is_arena_map(int fd);
   ~KernelBackend() override;
 
@@ -36,29 +36,30 @@ class KernelBackend final : public Backend {
   std::uint32_t map_flags() const override { return map_flags_; }
   std::uint64_t user_vm_start() const override { return user_vm_start_; }
   int fd() const override { return map_.get(); }
-  // Allocated when this process has the page mapped in its user view
-  // (mincore); otherwise unknown — the kernel keeps allocation to itself.
+  // Allocated when a page backs the slot (read through the kernel view by
+  // the arena inspection programs, allocating nothing); otherwise unknown:
+  // free or reserved, which the kernel does not tell apart.
   PageState page_state(std::uint32_t off) const override;
   Result<std::uint32_t> map_id() const override { return id_; }
   Result<void> pin(const std::string& path) const override;
   Result<void> attach_to(::bpf_map* map) const override;
 
  private:
-  KernelBackend() = default;
-  // Maps the user view at user_vm_start_ (over `reservation` when non-zero)
-  // and loads the page programs against the map.
-  Result<void> attach(std::uintptr_t reservation);
+  explicit KernelBackend(bpf::Fd map) : map_(std::move(map)) {}
+  // Maps the user view and loads the page and inspection programs.
+  Result<void> attach();
   UserRange range() const { return {user_vm_start_, max_entries_}; }
   // The page programs, or an error once torn down.
   Result<bpf::ArenaOps*> ops();
 
   bpf::Fd map_;
+  std::optional<ArenaMapping> view_;
   std::optional<bpf::ArenaOps> ops_;
+  mutable std::optional<bpf::ArenaInspector> inspector_;
   std::uint32_t id_ = 0;
   std::uint32_t max_entries_ = 0;
   std::uint32_t map_flags_ = 0;
   std::uint64_t user_vm_start_ = 0;
-  bool mapped_ = false;
 };
 
 }  // namespace scxkit::internal

@@ -118,26 +118,52 @@ TEST_F(KernelArena, AnotherProcessOpensItByPinnedPath) {
   expect_shared(WEXITSTATUS(status));
 }
 
-TEST(KernelArenaOpen, AnArenaWithoutMapExtraNeedsItsAddress) {
-  // As a libbpf object without map_extra would create it: the address is
-  // fixed by whoever maps it first, and the kernel does not report it.
+// As a libbpf object without map_extra creates it: the first mapping fixes
+// the address, and the kernel's struct bpf_arena is the only record of it.
+TEST(KernelArenaOpen, AnArenaWithoutMapExtraIsFoundWhereItsFirstUserMappedIt) {
+  auto map = bpf::create_arena_map(16, 0, arena_flags::mmapable);
+  if (!map) GTEST_SKIP() << "no kernel BPF arena here: " << map.error().message;
+  const std::size_t size = 16 * kPageSize;
+  void* at = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, map->get(), 0);
+  ASSERT_NE(at, MAP_FAILED) << std::strerror(errno);
+  std::strcpy(bytes(at), "first");  // page 0, allocated by this user-view fault
+  bpf_map_info info{};
+  std::uint32_t len = sizeof(info);
+  ASSERT_EQ(bpf_map_get_info_by_fd(map->get(), &info, &len), 0);
+  EXPECT_EQ(info.map_extra, 0u);
+  const int rc = run_peer({"map-id", std::to_string(info.id),
+                           fmt::format("{:x}", reinterpret_cast<std::uintptr_t>(at))});
+  EXPECT_EQ(rc, 0);
+  EXPECT_STREQ(bytes(at) + kPageSize, "second");
+  munmap(at, size);
+}
+
+TEST(KernelArenaOpen, AnArenaNobodyMappedGetsItsAddressFromTheFirstOpen) {
   auto map = bpf::create_arena_map(16, 0, arena_flags::mmapable);
   if (!map) GTEST_SKIP() << "no kernel BPF arena here: " << map.error().message;
   bpf_map_info info{};
   std::uint32_t len = sizeof(info);
   ASSERT_EQ(bpf_map_get_info_by_fd(map->get(), &info, &len), 0);
-  auto blind = Arena::open_map_id(info.id);
-  ASSERT_FALSE(blind);
-  EXPECT_EQ(blind.error().code, Errc::invalid_argument);
-  EXPECT_NE(blind.error().message.find("pass that address"), std::string::npos)
-      << blind.error().message;
-  const std::uint64_t at = internal::testing_support::free_aligned_address(16 * kPageSize);
-  auto told = Arena::open_map_id(info.id, at);
-  ASSERT_TRUE(told) << told.error().message;
-  EXPECT_EQ(told->user_vm_start(), at);
-  auto p = told->alloc_pages(nullptr, 1);
+  auto a = Arena::open_map_id(info.id);
+  ASSERT_TRUE(a) << a.error().message;
+  EXPECT_EQ(a->user_vm_start() >> 32, (a->user_vm_end() - 1) >> 32);
+  auto p = a->alloc_pages(nullptr, 1);
   ASSERT_TRUE(p) << p.error().message;
-  EXPECT_EQ(*p, reinterpret_cast<void*>(at));
+  EXPECT_EQ(*p, reinterpret_cast<void*>(a->user_vm_start()));
+}
+
+TEST_F(KernelArena, PageStateTellsAllocatedPagesFromTheRestWithoutAllocatingAny) {
+  ASSERT_TRUE(arena().alloc_pages(page(3), 1));
+  ASSERT_TRUE(arena().reserve_pages(page(5), 1));
+  const auto state = [&](std::uint32_t i) {
+    return arena().page_state(Arena::offset_of_user(page(i)));
+  };
+  EXPECT_EQ(state(3), PageState::allocated);
+  EXPECT_EQ(state(4), PageState::unknown);  // free
+  EXPECT_EQ(state(5), PageState::unknown);  // reserved: the kernel does not tell them apart
+  EXPECT_EQ(state(16), PageState::empty);   // past the arena
+  // Looking allocated nothing: the free page is still allocatable.
+  EXPECT_TRUE(arena().alloc_pages(page(4), 1));
 }
 
 TEST_F(KernelArena, OpeningTheSameArenaTwiceInOneProcessSaysTheAddressIsTaken) {
@@ -157,10 +183,10 @@ TEST_F(KernelArena, ALibbpfObjectGivenTheArenaAllocatesFromTheSameHeap) {
   ASSERT_EQ(bpf_prog_test_run_opts(bpf_program__fd(skel->progs.arena_alloc), &opts), 0);
   ASSERT_NE(op.addr, 0u);
   void* bpf_page = reinterpret_cast<void*>(op.addr);
-  EXPECT_EQ(arena().page_state(Arena::offset_of_user(bpf_page)), PageState::unknown)
-      << "not mapped here yet: only the kernel knows it is allocated";
-  EXPECT_EQ(bytes(bpf_page)[0], 0);
+  // Known without touching (a touch could allocate): read through the kernel view.
   EXPECT_EQ(arena().page_state(Arena::offset_of_user(bpf_page)), PageState::allocated);
+  EXPECT_EQ(arena().page_state(Arena::offset_of_user(bpf_page) + kPageSize), PageState::allocated);
+  EXPECT_EQ(bytes(bpf_page)[0], 0);
   auto taken = arena().alloc_pages(bpf_page, 1);
   ASSERT_FALSE(taken);
   EXPECT_EQ(taken.error().code, Errc::busy);
