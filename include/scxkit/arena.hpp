@@ -1,5 +1,8 @@
-// scxkit::Arena — a BPF arena emulated in user space, with the kernel's
-// semantics (Linux 6.18 plus the 2026 direct-access series).
+// scxkit::Arena — a BPF arena, either emulated in user space with the
+// kernel's semantics (Linux 6.18 plus the 2026 direct-access series) or a real
+// kernel BPF_MAP_TYPE_ARENA (ArenaOptions::backend). One API serves both; what
+// only one backend can do fails with Errc::unsupported on the other, naming
+// the backend (see "Backends" below and docs/ARENA.md).
 //
 // An arena is up to 4 GiB of sparsely allocated pages seen through two views:
 //   * the user view: `max_entries` pages at `user_vm_start`, never crossing a
@@ -20,11 +23,23 @@
 // process freed the page, and also in threads that block every signal.
 // Thread-safe; every call returns a Result and never aborts.
 //
-// Users: every create/open counts as one user until its teardown, death or
-// exec. The last one returns the memory and removes the name. A process forked
-// from a user is not a user (dropping its copy unmaps its views, nothing
-// more); open the arena in it again to share it. Needs userfaultfd and guard
-// markers (Linux 6.13+); docs/ARENA.md states the design and its limits.
+// Backends:
+//   * emulated (default): everything above, in any process, no privileges.
+//     Opened elsewhere by name (open) or descriptor (open_fd). Has the kernel
+//     view (kern_view) and the direct-access model of scxkit/program.hpp.
+//     Users: every create/open counts as one user until its teardown, death
+//     or exec. The last one returns the memory and removes the name. A
+//     process forked from a user is not a user (dropping its copy unmaps its
+//     views, nothing more); open the arena in it again to share it. Needs
+//     userfaultfd and guard markers (Linux 6.13+); docs/ARENA.md states the
+//     design and its limits.
+//   * kernel: a real BPF arena map (root or CAP_BPF, Linux 6.9+). Pages come
+//     from the kernel's own allocator (bpf_arena_alloc_pages and friends run
+//     by a small SEC("syscall") program), so C++ and BPF programs sharing the
+//     map never get the same page. Opened elsewhere by map id, pinned path or
+//     descriptor; handed to a libbpf object with attach_to(). The kernel view
+//     is the kernel's own and not reachable from user space; page_state()
+//     tells allocated pages from the rest, not free from reserved.
 #pragma once
 
 #include <cstddef>
@@ -34,6 +49,8 @@
 #include <string_view>
 
 #include "scxkit/error.hpp"
+
+struct bpf_map;  // libbpf
 
 namespace scxkit {
 
@@ -52,6 +69,12 @@ inline constexpr std::uint32_t segv_on_fault = 1u << 17;  // BPF_F_SEGV_ON_FAULT
 inline constexpr std::uint32_t no_user_conv = 1u << 18;   // BPF_F_NO_USER_CONV
 }  // namespace arena_flags
 
+// Which implementation stands behind an Arena.
+enum class ArenaBackend : std::uint8_t {
+  emulated,  // user-space emulation (shared memory file, two views)
+  kernel,    // a real BPF_MAP_TYPE_ARENA map
+};
+
 struct ArenaOptions {
   std::uint32_t max_entries = 0;  // pages in the user view, 1 .. 4 GiB / 4096
   // Fixed user_vm_start, like map_extra; 0 lets scxkit pick an address that
@@ -59,7 +82,12 @@ struct ArenaOptions {
   std::uint64_t map_extra = 0;
   std::uint32_t map_flags = arena_flags::mmapable;
   // Non-empty: the arena can also be opened by name from another process.
+  // Emulated backend only (a kernel arena is shared by map id or pin).
   std::string name;
+  ArenaBackend backend = ArenaBackend::emulated;
+  // Kernel backend: the NUMA node the map's own memory comes from
+  // (bpf_attr::numa_node), or kNumaNoNode.
+  int numa_node = kNumaNoNode;
 };
 
 // One view's base: a pointer in that view is base + offset (one add).
@@ -73,7 +101,10 @@ enum class PageState : std::uint8_t {
   allocated,  // a page is there, in every view
   reserved,   // taken by reserve_pages(): not allocatable, not backed
   scratch,    // the scratch page was installed after a stray kernel-view access
-  changing,   // an allocation or free is replacing the slot right now
+  changing,   // an allocation or free is replacing the slot right now (emulated only)
+  // The backend cannot tell. Kernel backend: no page backs the slot, and
+  // the kernel does not tell a free slot from a reserved one.
+  unknown,
 };
 
 struct ArenaStats {
@@ -99,7 +130,7 @@ struct PauseStats {
 };
 
 namespace internal {
-class ArenaImpl;
+class Backend;
 struct ArenaAccess;
 }  // namespace internal
 
@@ -107,33 +138,48 @@ class Arena {
  public:
   // Creates a new arena. Errors: invalid_argument (max_entries 0, flags,
   // misaligned map_extra), too_big (over 4 GiB), out_of_range (user range
-  // crosses a 4 GiB boundary), address_in_use (map_extra is taken).
+  // crosses a 4 GiB boundary), address_in_use (map_extra is taken);
+  // kernel backend: unsupported (no BPF arenas here, or not permitted).
   static Result<Arena> create(const ArenaOptions& options);
-  // Opens an arena created with a name, possibly by another process.
-  // not_found if there is none, or if all its users died (the name is then
-  // removed). An arena is named only once it is complete.
+  // Opens an arena created with a name, possibly by another process
+  // (emulated). not_found if there is none, or if all its users died (the
+  // name is then removed). An arena is named only once it is complete.
   static Result<Arena> open(std::string_view name);
   // Opens the arena behind a file descriptor obtained from fd() (e.g. passed
-  // over a Unix socket). The descriptor is duplicated; the caller keeps its own.
+  // over a Unix socket): an emulated arena's memory file or a kernel arena's
+  // map. The descriptor is duplicated; the caller keeps its own. Emulated:
   // not_found if no live user has the arena open any more.
   static Result<Arena> open_fd(int fd);
+  // Kernel backend: opens an existing BPF arena map by id or pinned path and
+  // maps it at its user address — map_extra, or where its first user mapped
+  // it (read from the kernel by a small BPF program); an arena nobody has
+  // mapped yet gets its address from this mapping. Errors: not_found,
+  // invalid_argument (not an arena), address_in_use (this process maps it
+  // already), unsupported (no BPF arenas or not permitted here).
+  static Result<Arena> open_map_id(std::uint32_t id);
+  static Result<Arena> open_pinned(const std::string& path);
 
   Arena(Arena&&) noexcept;
   Arena& operator=(Arena&&) noexcept;
   ~Arena();
 
   // bpf_arena_alloc_pages(): `count` pages at exactly `addr` (user form, page
-  // aligned) or, with addr == nullptr, the first fit. Returns the user-form
-  // address of the first page; every view sees fresh zeroed pages once it
-  // returns. May sleep on the arena lock. `node` is a NUMA node or kNumaNoNode.
+  // aligned) or, with addr == nullptr, where the kernel's range tree puts
+  // them (the smallest free extent that fits, most recently changed first).
+  // Returns the user-form address of the first page; every view sees fresh
+  // zeroed pages once it returns. May sleep on the arena lock. `node` is a
+  // NUMA node or kNumaNoNode.
   Result<void*> alloc_pages(void* addr, std::uint32_t count, int node = kNumaNoNode);
   // As alloc_pages() but never sleeps: fails with Errc::busy at once when the
-  // arena lock is taken. Safe where sleeping is not allowed.
+  // arena lock is taken. Safe where sleeping is not allowed. Kernel backend:
+  // Errc::unsupported — Linux 6.18's arena allocator takes a mutex and
+  // allocates with GFP_KERNEL, so no call into it can promise not to sleep.
   Result<void*> try_alloc_pages(void* addr, std::uint32_t count, int node = kNumaNoNode);
   // bpf_arena_free_pages(): nullptr frees nothing; otherwise only the low 32
-  // bits of addr matter; pages that are not allocated are skipped. Memory goes back to the OS. A huge range is
-  // freed in chunks, handing the lock to waiting users between chunks; the
-  // result tells how long the lock was held at most.
+  // bits of addr matter; pages that are not allocated are skipped. Memory
+  // goes back to the OS. A huge range is freed in chunks, handing the lock to
+  // waiting users between chunks; the result tells how long the lock was
+  // held at most.
   Result<PauseStats> free_pages(const void* addr, std::uint32_t count);
   // bpf_arena_reserve_pages(): takes [addr, addr+count) out of allocation
   // without backing it; Errc::busy if any page of it is allocated.
@@ -143,12 +189,25 @@ class Arena {
   std::uint32_t map_flags() const;
   std::uint64_t user_vm_start() const;
   std::uint64_t user_vm_end() const;
+  // The kernel view's start; 0 on the kernel backend, whose kernel view
+  // belongs to the kernel and is not visible to user space.
   std::uint64_t kern_vm_start() const;
+  ArenaBackend backend() const;
   ArenaView user_view() const { return ArenaView{user_base_}; }
-  ArenaView kern_view() const { return ArenaView{kern_base_}; }
-  // The descriptor of the shared memory behind the arena (owned by the arena;
-  // -1 after teardown()).
+  // The kernel view this process can dereference. Errc::unsupported on the
+  // kernel backend.
+  Result<ArenaView> kern_view() const;
+  // The descriptor behind the arena (owned by the arena; -1 after
+  // teardown()): the shared memory file (emulated) or the BPF map (kernel).
+  // open_fd() in another process, or send_arena_fd(), shares the arena.
   int fd() const;
+  // Kernel backend only (Errc::unsupported otherwise): the map's id, pinning
+  // it in bpffs, and handing it to a libbpf object before that object is
+  // loaded (bpf_map__reuse_fd), so the object's BPF programs and this Arena
+  // share one heap. The map must be an arena map; its definition is replaced.
+  Result<std::uint32_t> map_id() const;
+  Result<void> pin(const std::string& path) const;
+  Result<void> attach_to(struct ::bpf_map* map) const;
 
   // Pointer conversions. An offset is the low 32 bits of a user address.
   static std::uint32_t offset_of_user(const void* user_addr) {
@@ -158,10 +217,15 @@ class Arena {
     return static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(kern_addr) - kern_base_);
   }
   void* user_addr(std::uint32_t off) const { return reinterpret_cast<void*>(user_base_ + off); }
-  void* kern_addr(std::uint32_t off) const { return reinterpret_cast<void*>(kern_base_ + off); }
+  // Unchecked, for hot paths: nullptr on the kernel backend (no kernel view).
+  void* kern_addr(std::uint32_t off) const {
+    return kern_base_ == 0 ? nullptr : reinterpret_cast<void*>(kern_base_ + off);
+  }
 
   PageState page_state(std::uint32_t off) const;
-  ArenaStats stats() const;
+  // Page accounting. Errc::unsupported on the kernel backend: the kernel
+  // keeps it to itself (BPF programs allocate too).
+  Result<ArenaStats> stats() const;
 
   // Unmaps this process's views and, when this was the last live user,
   // returns all pages to the OS and removes the arena's name. Unmapping goes
@@ -173,8 +237,8 @@ class Arena {
 
  private:
   friend struct internal::ArenaAccess;
-  explicit Arena(std::unique_ptr<internal::ArenaImpl> impl);
-  std::unique_ptr<internal::ArenaImpl> impl_;
+  explicit Arena(std::unique_ptr<internal::Backend> backend);
+  std::unique_ptr<internal::Backend> backend_;
   std::uintptr_t user_base_ = 0;  // clear_low32(user_vm_start)
   std::uintptr_t kern_base_ = 0;  // kern_vm_start
 };

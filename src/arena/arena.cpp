@@ -7,7 +7,11 @@
 #include <cerrno>
 #include <cstring>
 
-#include "arena/arena_impl.hpp"
+#include <fmt/format.h>
+
+#include "arena/emulated/emulated_backend.hpp"
+#include "arena/kernel/kernel_backend.hpp"
+#include "bpf/bpf_objects.hpp"
 
 namespace scxkit {
 
@@ -15,82 +19,145 @@ namespace {
 std::uint64_t as_u64(const void* p) {
   return reinterpret_cast<std::uintptr_t>(p);
 }
+
+Result<Arena> wrap(Result<std::unique_ptr<internal::Backend>> backend) {
+  if (!backend) return tl::unexpected(backend.error());
+  return internal::ArenaAccess::make(std::move(*backend));
+}
+
+template <class Impl>
+Result<std::unique_ptr<internal::Backend>> emulated(Result<std::unique_ptr<Impl>> impl) {
+  if (!impl) return tl::unexpected(impl.error());
+  return std::make_unique<internal::EmulatedBackend>(std::move(*impl));
+}
 }  // namespace
 
-Arena::Arena(std::unique_ptr<internal::ArenaImpl> impl) : impl_(std::move(impl)) {
-  user_base_ = impl_->user_vm_start() & ~(k4GiB - 1);
-  kern_base_ = impl_->kern_vm_start();
+namespace internal {
+
+std::string_view to_string(ArenaBackend kind) {
+  return kind == ArenaBackend::kernel ? "kernel" : "emulated";
+}
+
+tl::unexpected<Error> unsupported(ArenaBackend kind, std::string_view what, std::string_view why) {
+  return make_error(
+      Errc::unsupported,
+      fmt::format("{} is not available on the {} arena backend: {}", what, to_string(kind), why));
+}
+
+}  // namespace internal
+
+Arena::Arena(std::unique_ptr<internal::Backend> backend) : backend_(std::move(backend)) {
+  user_base_ = backend_->user_vm_start() & ~(k4GiB - 1);
+  kern_base_ = backend_->kern_vm_start();
 }
 Arena::Arena(Arena&&) noexcept = default;
 Arena& Arena::operator=(Arena&&) noexcept = default;
 Arena::~Arena() = default;
 
 Result<Arena> Arena::create(const ArenaOptions& options) {
-  auto impl = internal::ArenaImpl::create(options);
-  if (!impl) return tl::unexpected(impl.error());
-  return Arena(std::move(*impl));
+  // The one place that picks a backend.
+  switch (options.backend) {
+    case ArenaBackend::emulated:
+      return wrap(emulated(internal::ArenaImpl::create(options)));
+    case ArenaBackend::kernel:
+      return wrap(internal::KernelBackend::create(options));
+  }
+  return make_error(Errc::invalid_argument,
+                    "ArenaOptions::backend must be ArenaBackend::emulated or ArenaBackend::kernel");
 }
 
 Result<Arena> Arena::open(std::string_view name) {
-  auto impl = internal::ArenaImpl::open_named(name);
-  if (!impl) return tl::unexpected(impl.error());
-  return Arena(std::move(*impl));
+  return wrap(emulated(internal::ArenaImpl::open_named(name)));
 }
 
 Result<Arena> Arena::open_fd(int fd) {
   int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
   if (own < 0) return os_error("duplicating the arena descriptor", errno);
-  auto impl = internal::ArenaImpl::open(own);
-  if (!impl) return tl::unexpected(impl.error());
-  return Arena(std::move(*impl));
+  // A BPF map answers BPF_OBJ_GET_INFO_BY_FD; a memory file does not.
+  if (internal::KernelBackend::is_arena_map(own)) {
+    return wrap(internal::KernelBackend::open(bpf::Fd(own)));
+  }
+  return wrap(emulated(internal::ArenaImpl::open(own)));
+}
+
+Result<Arena> Arena::open_map_id(std::uint32_t id) {
+  auto fd = bpf::open_map_by_id(id);
+  if (!fd) return tl::unexpected(fd.error());
+  return wrap(internal::KernelBackend::open(std::move(*fd)));
+}
+
+Result<Arena> Arena::open_pinned(const std::string& path) {
+  auto fd = bpf::open_pinned_map(path);
+  if (!fd) return tl::unexpected(fd.error());
+  return wrap(internal::KernelBackend::open(std::move(*fd)));
 }
 
 Result<void*> Arena::alloc_pages(void* addr, std::uint32_t count, int node) {
-  auto r = impl_->alloc(as_u64(addr), count, node, true);
+  auto r = backend_->alloc(as_u64(addr), count, node, true);
   if (!r) return tl::unexpected(r.error());
   return reinterpret_cast<void*>(*r);
 }
 
 Result<void*> Arena::try_alloc_pages(void* addr, std::uint32_t count, int node) {
-  auto r = impl_->alloc(as_u64(addr), count, node, false);
+  auto r = backend_->alloc(as_u64(addr), count, node, false);
   if (!r) return tl::unexpected(r.error());
   return reinterpret_cast<void*>(*r);
 }
 
 Result<PauseStats> Arena::free_pages(const void* addr, std::uint32_t count) {
-  return impl_->free(as_u64(addr), count);
+  return backend_->free(as_u64(addr), count);
 }
 
 Result<void> Arena::reserve_pages(const void* addr, std::uint32_t count) {
-  return impl_->reserve(as_u64(addr), count);
+  return backend_->reserve(as_u64(addr), count);
 }
 
 std::uint32_t Arena::max_entries() const {
-  return impl_->max_entries();
+  return backend_->max_entries();
 }
 std::uint32_t Arena::map_flags() const {
-  return impl_->map_flags();
+  return backend_->map_flags();
 }
 std::uint64_t Arena::user_vm_start() const {
-  return impl_->user_vm_start();
+  return backend_->user_vm_start();
 }
 std::uint64_t Arena::user_vm_end() const {
-  return impl_->user_vm_end();
+  return backend_->user_vm_start() + std::uint64_t{backend_->max_entries()} * kPageSize;
 }
 std::uint64_t Arena::kern_vm_start() const {
-  return impl_->kern_vm_start();
+  return backend_->kern_vm_start();
+}
+ArenaBackend Arena::backend() const {
+  return backend_->kind();
+}
+Result<ArenaView> Arena::kern_view() const {
+  if (kern_base_ == 0) {
+    return internal::unsupported(backend_->kind(), "the kernel view",
+                                 "the kernel's own view of a BPF arena is not mapped in user "
+                                 "space; use user_view()");
+  }
+  return ArenaView{kern_base_};
 }
 int Arena::fd() const {
-  return impl_->fd();
+  return backend_->fd();
+}
+Result<std::uint32_t> Arena::map_id() const {
+  return backend_->map_id();
+}
+Result<void> Arena::pin(const std::string& path) const {
+  return backend_->pin(path);
+}
+Result<void> Arena::attach_to(::bpf_map* map) const {
+  return backend_->attach_to(map);
 }
 PageState Arena::page_state(std::uint32_t off) const {
-  return impl_->page_state(off);
+  return backend_->page_state(off);
 }
-ArenaStats Arena::stats() const {
-  return impl_->stats();
+Result<ArenaStats> Arena::stats() const {
+  return backend_->stats();
 }
 PauseStats Arena::teardown() {
-  return impl_->teardown();
+  return backend_->teardown();
 }
 
 namespace {

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <fstream>
 #include <string>
@@ -53,6 +54,32 @@ Result<void> map_shared(std::uintptr_t addr, std::size_t size, int fd, std::uint
 
 void unmap(std::uintptr_t addr, std::size_t size) {
   if (size != 0) ::munmap(reinterpret_cast<void*>(addr), size);
+}
+
+Result<std::uintptr_t> reserve_within_4gib(std::size_t size) {
+  constexpr std::uint64_t k4G = std::uint64_t{1} << 32;
+  auto span = reserve(2 * size);
+  if (!span) return span;
+  std::uint64_t start = *span;
+  if ((start >> 32) != ((start + size - 1) >> 32)) start = (start + k4G - 1) & ~(k4G - 1);
+  unmap(*span, start - *span);
+  unmap(start + size, *span + 2 * size - (start + size));
+  return start;
+}
+
+int online_numa_nodes() {
+  // "/sys/devices/system/node/online" reads like "0" or "0-3": one past the last id.
+  static const int nodes = [] {
+    std::ifstream in("/sys/devices/system/node/online");
+    std::string s;
+    if (!(in >> s)) return 1;
+    const auto sep = s.find_last_of("-,");
+    const std::string last = sep == std::string::npos ? s : s.substr(sep + 1);
+    int id = 0;
+    const auto [end, ec] = std::from_chars(last.data(), last.data() + last.size(), id);
+    return ec == std::errc() && end == last.data() + last.size() ? id + 1 : 1;
+  }();
+  return nodes;
 }
 
 int guard_install(std::uintptr_t addr, std::size_t size) noexcept {

@@ -17,6 +17,11 @@ Result<std::uintptr_t> reserve(std::size_t size);
 Result<void> map_shared(std::uintptr_t addr, std::size_t size, int fd, std::uint64_t offset,
                         bool replace);
 void unmap(std::uintptr_t addr, std::size_t size);
+// Like the kernel's arena_get_unmapped_area(): reserves `size` bytes that do
+// not cross a 4 GiB boundary (twice the size is taken, the slack returned).
+Result<std::uintptr_t> reserve_within_4gib(std::size_t size);
+// Online NUMA nodes: one past the highest id in /sys/devices/system/node/online.
+int online_numa_nodes();
 
 // Guard markers (MADV_GUARD_INSTALL/REMOVE, Linux 6.13+): a guarded page of a
 // mapping faults with SIGSEGV in this process only, without splitting the VMA.

@@ -6,7 +6,7 @@
 #include <atomic>
 #include <string_view>
 
-#include "arena/arena_impl.hpp"
+#include "arena/emulated/arena_impl.hpp"
 #include "arena/program_context.hpp"
 
 namespace scxkit {
@@ -54,7 +54,7 @@ thread_local AltStack tls_alt_stack;
 Program::Program(std::string name, Arena* arena, std::size_t stream_capacity)
     : name_(std::move(name)),
       arena_(arena),
-      arena_identity_(arena != nullptr ? &internal::ArenaAccess::impl(*arena) : nullptr),
+      arena_identity_(arena != nullptr ? internal::ArenaAccess::emulation(*arena) : nullptr),
       out_(stream_capacity),
       err_(stream_capacity) {}
 

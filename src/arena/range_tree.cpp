@@ -18,7 +18,9 @@ std::uint32_t mix(std::uint32_t x) {
 }  // namespace
 
 void RangeTree::reset(std::uint32_t capacity) {
-  *h_ = Header{0, 0, 1, capacity, 0};
+  *h_ = Header{};
+  h_->next_unused = 1;
+  h_->capacity = capacity;
 }
 
 std::uint32_t RangeTree::new_node(std::uint32_t start, std::uint32_t len) {
@@ -29,7 +31,8 @@ std::uint32_t RangeTree::new_node(std::uint32_t start, std::uint32_t len) {
     // nodes_needed() bounds the extents, so the array cannot run out.
     i = h_->next_unused++;
   }
-  n_[i] = Node{start, len, 0, 0, len, mix(i)};
+  n_[i] = Node{start, len, 0, 0, 0, 0, mix(i), 0, 0};
+  size_insert(i);
   return i;
 }
 
@@ -37,6 +40,7 @@ void RangeTree::free_subtree(std::uint32_t t) {
   while (t != 0) {
     free_subtree(n_[t].left);
     std::uint32_t next = n_[t].right;
+    size_erase(t);
     h_->free_pages -= n_[t].len;
     n_[t].right = h_->free_head;
     h_->free_head = t;
@@ -44,43 +48,44 @@ void RangeTree::free_subtree(std::uint32_t t) {
   }
 }
 
-void RangeTree::update(std::uint32_t t) {
-  Node& n = n_[t];
-  n.max_len = n.len;
-  if (n.left != 0) n.max_len = std::max(n.max_len, n_[n.left].max_len);
-  if (n.right != 0) n.max_len = std::max(n.max_len, n_[n.right].max_len);
-}
-
-void RangeTree::split(std::uint32_t t, std::uint32_t key, std::uint32_t& l, std::uint32_t& r) {
+template <std::uint32_t RangeTree::Node::*Left, std::uint32_t RangeTree::Node::*Right, class Pred>
+void RangeTree::split_by(std::uint32_t t, Pred goes_left, std::uint32_t& l, std::uint32_t& r) {
   if (t == 0) {
     l = r = 0;
     return;
   }
-  if (n_[t].start < key) {
+  if (goes_left(t)) {
     std::uint32_t rl = 0;
-    split(n_[t].right, key, rl, r);
-    n_[t].right = rl;
+    split_by<Left, Right>(n_[t].*Right, goes_left, rl, r);
+    n_[t].*Right = rl;
     l = t;
   } else {
     std::uint32_t lr = 0;
-    split(n_[t].left, key, l, lr);
-    n_[t].left = lr;
+    split_by<Left, Right>(n_[t].*Left, goes_left, l, lr);
+    n_[t].*Left = lr;
     r = t;
   }
-  update(t);
 }
 
-std::uint32_t RangeTree::merge(std::uint32_t a, std::uint32_t b) {
+template <std::uint32_t RangeTree::Node::*Left, std::uint32_t RangeTree::Node::*Right>
+std::uint32_t RangeTree::merge_by(std::uint32_t a, std::uint32_t b) {
   if (a == 0) return b;
   if (b == 0) return a;
   if (n_[a].priority > n_[b].priority) {
-    n_[a].right = merge(n_[a].right, b);
-    update(a);
+    n_[a].*Right = merge_by<Left, Right>(n_[a].*Right, b);
     return a;
   }
-  n_[b].left = merge(a, n_[b].left);
-  update(b);
+  n_[b].*Left = merge_by<Left, Right>(a, n_[b].*Left);
   return b;
+}
+
+void RangeTree::split(std::uint32_t t, std::uint32_t key, std::uint32_t& l, std::uint32_t& r) {
+  split_by<&Node::left, &Node::right>(
+      t, [&](std::uint32_t x) { return n_[x].start < key; }, l, r);
+}
+
+std::uint32_t RangeTree::merge(std::uint32_t a, std::uint32_t b) {
+  return merge_by<&Node::left, &Node::right>(a, b);
 }
 
 std::uint32_t RangeTree::rightmost(std::uint32_t t) const {
@@ -88,19 +93,46 @@ std::uint32_t RangeTree::rightmost(std::uint32_t t) const {
   return t;
 }
 
-std::optional<std::uint32_t> RangeTree::find_first_fit(std::uint32_t len) const {
-  std::uint32_t t = h_->root;
-  if (t == 0 || n_[t].max_len < len) return std::nullopt;
-  for (;;) {
-    const Node& n = n_[t];
-    if (n.left != 0 && n_[n.left].max_len >= len) {
-      t = n.left;
-    } else if (n.len >= len) {
-      return n.start;
+bool RangeTree::size_before(std::uint32_t a, std::uint32_t b) const {
+  // Smaller extents first; among equal sizes the newest first, which is
+  // where the kernel's search for "the last that fits" ends.
+  if (n_[a].len != n_[b].len) return n_[a].len < n_[b].len;
+  return n_[a].stamp > n_[b].stamp;
+}
+
+void RangeTree::size_insert(std::uint32_t node) {
+  constexpr auto kL = &Node::sleft, kR = &Node::sright;
+  n_[node].stamp = ++h_->next_stamp;
+  n_[node].sleft = n_[node].sright = 0;
+  const auto before = [&](std::uint32_t x) { return size_before(x, node); };
+  std::uint32_t l = 0, r = 0;
+  split_by<kL, kR>(h_->size_root, before, l, r);
+  h_->size_root = merge_by<kL, kR>(merge_by<kL, kR>(l, node), r);
+}
+
+void RangeTree::size_erase(std::uint32_t node) {
+  constexpr auto kL = &Node::sleft, kR = &Node::sright;
+  const auto before = [&](std::uint32_t x) { return size_before(x, node); };
+  const auto itself = [&](std::uint32_t x) { return x == node; };
+  std::uint32_t l = 0, rest = 0, self = 0, r = 0;
+  split_by<kL, kR>(h_->size_root, before, l, rest);
+  split_by<kL, kR>(rest, itself, self, r);
+  h_->size_root = merge_by<kL, kR>(l, r);
+}
+
+std::optional<std::uint32_t> RangeTree::find(std::uint32_t len) const {
+  // The first extent in size order that holds `len` pages.
+  std::uint32_t t = h_->size_root, best = 0;
+  while (t != 0) {
+    if (n_[t].len >= len) {
+      best = t;
+      t = n_[t].sleft;
     } else {
-      t = n.right;  // max_len guarantees a fit on this side
+      t = n_[t].sright;
     }
   }
+  if (best == 0) return std::nullopt;
+  return n_[best].start;
 }
 
 bool RangeTree::is_set(std::uint32_t start, std::uint32_t len) const {
@@ -118,7 +150,7 @@ bool RangeTree::is_set(std::uint32_t start, std::uint32_t len) const {
 }
 
 void RangeTree::set(std::uint32_t start, std::uint32_t len) {
-  if (len == 0) return;
+  if (len == 0 || is_set(start, len)) return;  // the kernel returns early: no re-insertion
   std::uint64_t s = start, e = std::uint64_t{start} + len;
   std::uint32_t left = 0, rest = 0;
   split(h_->root, start, left, rest);
@@ -136,6 +168,8 @@ void RangeTree::set(std::uint32_t start, std::uint32_t len) {
   split(rest, static_cast<std::uint32_t>(std::min<std::uint64_t>(e + 1, UINT32_MAX)), mid, right);
   if (mid != 0) e = std::max(e, end_of(rightmost(mid)));
   free_subtree(mid);
+  // Whatever the kernel touched on the way ends up in this one extent, which
+  // it inserts last: one fresh stamp.
   std::uint32_t node = new_node(static_cast<std::uint32_t>(s), static_cast<std::uint32_t>(e - s));
   h_->free_pages += e - s;
   h_->root = merge(merge(left, node), right);
@@ -147,28 +181,25 @@ void RangeTree::clear(std::uint32_t start, std::uint32_t len) {
   std::uint32_t left = 0, rest = 0;
   split(h_->root, start, left, rest);
   std::uint32_t tail = 0;  // the part of a cut extent that lies past e
+  std::uint64_t tail_end = 0;
   if (std::uint32_t last = rightmost(left); last != 0 && end_of(last) > start) {
-    const std::uint64_t old_end = end_of(last);
-    std::uint32_t single = 0;
-    split(left, n_[last].start, left, single);
-    h_->free_pages -= old_end - start;
-    n_[single].len = start - n_[single].start;
-    update(single);
-    left = merge(left, single);
-    if (old_end > e) {
-      tail = new_node(static_cast<std::uint32_t>(e), static_cast<std::uint32_t>(old_end - e));
-      h_->free_pages += old_end - e;
-    }
+    // Cut on the left: the kernel trims it and re-inserts it first.
+    tail_end = end_of(last);
+    h_->free_pages -= tail_end - start;
+    size_erase(last);  // by its old size
+    n_[last].len = start - n_[last].start;
+    size_insert(last);
   }
   std::uint32_t mid = 0, right = 0;
   split(rest, static_cast<std::uint32_t>(std::min<std::uint64_t>(e, UINT32_MAX)), mid, right);
   if (mid != 0) {
-    const std::uint64_t mid_end = end_of(rightmost(mid));
-    if (mid_end > e) {
-      tail = new_node(static_cast<std::uint32_t>(e), static_cast<std::uint32_t>(mid_end - e));
-      h_->free_pages += mid_end - e;
-    }
+    tail_end = std::max(tail_end, end_of(rightmost(mid)));
     free_subtree(mid);
+  }
+  if (tail_end > e) {
+    // What is left on the right comes second.
+    tail = new_node(static_cast<std::uint32_t>(e), static_cast<std::uint32_t>(tail_end - e));
+    h_->free_pages += tail_end - e;
   }
   h_->root = merge(merge(left, tail), right);
 }

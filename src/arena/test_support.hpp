@@ -16,7 +16,7 @@
 
 #include <gtest/gtest.h>
 
-#include "arena/arena_impl.hpp"
+#include "arena/emulated/arena_impl.hpp"
 #include "scxkit/arena.hpp"
 
 namespace scxkit::internal {
@@ -75,6 +75,24 @@ inline bool name_exists(const std::string& name) {
   return stat(("/dev/shm/scxkit-arena." + name).c_str(), &st) == 0;
 }
 
+// Creates an arena on `backend`. A kernel arena that cannot exist here (not
+// root, no BPF arenas) comes back as Errc::unsupported with the reason.
+inline Result<Arena> create_on(ArenaBackend backend, ArenaOptions o) {
+  o.backend = backend;
+  return Arena::create(o);
+}
+
+// In a forked child: a kernel arena's user view is not inherited across
+// fork() (measured on 6.18; the emulation's views are), so map it again at
+// its address from the inherited map descriptor. Returns false on failure.
+inline bool remap_after_fork(const Arena& a) {
+  if (a.backend() != ArenaBackend::kernel) return true;
+  const std::size_t size = std::size_t{a.max_entries()} * kPageSize;
+  void* want = reinterpret_cast<void*>(a.user_vm_start());
+  void* p = mmap(want, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED_NOREPLACE, a.fd(), 0);
+  return p == want;
+}
+
 #ifdef SCXKIT_ARENA_PEER
 // Starts the arena_peer helper: a fresh process (a fork would inherit our
 // views); `keep_fd` stays open in it.
@@ -114,6 +132,28 @@ inline int wait_for(pid_t pid, int deadline_ms) {
 inline int exit_code(int status) {
   if (status < 0) return status;
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+#ifdef SCXKIT_ARENA_PEER
+// Runs the peer program to its end (at most 60 s); its exit code.
+inline int run_peer(const std::vector<std::string>& args, int keep_fd = -1) {
+  return exit_code(wait_for(spawn_peer(args, keep_fd), 60'000));
+}
+#endif
+
+// Runs fn() in a forked child and returns its wait status (bounded: the
+// child is killed after 30 s).
+template <class Fn>
+int in_child(Fn fn) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    alarm(30);
+    fn();
+    _exit(0);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return status;
 }
 
 }  // namespace testing_support

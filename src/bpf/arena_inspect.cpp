@@ -54,18 +54,20 @@ Result<ArenaLayout> ArenaInspector::layout() {
   return ArenaLayout{out.user_vm_start, out.user_vm_end, out.kern_vm_start};
 }
 
-Result<std::vector<bool>> ArenaInspector::backed_pages(std::uint32_t pages) {
+Result<std::vector<bool>> ArenaInspector::backed_pages(std::uint32_t from, std::uint32_t count) {
   auto l = layout();
   if (!l) return tl::unexpected(l.error());
-  std::vector<bool> backed(pages, false);
+  std::vector<bool> backed(count, false);
   auto* bits = skel_->skel->bss->present_bits;
-  for (std::uint32_t first = 0; first < pages; first += SCXKIT_PROBE_CHUNK_PAGES) {
+  const std::uint64_t pages = std::uint64_t{from} + count;
+  for (std::uint64_t first = from; first < pages; first += SCXKIT_PROBE_CHUNK_PAGES) {
     // The kernel keeps page i at arena offset low32(user_vm_start) + i * 4096;
     // a user range never crosses a 4 GiB boundary, so this never wraps.
     scxkit_arena_probe probe{
         .base = l->kern_vm_start + static_cast<std::uint32_t>(l->user_vm_start),
-        .first = first,
-        .count = std::min<std::uint32_t>(pages - first, SCXKIT_PROBE_CHUNK_PAGES),
+        .first = static_cast<std::uint32_t>(first),
+        .count = static_cast<std::uint32_t>(
+            std::min<std::uint64_t>(pages - first, SCXKIT_PROBE_CHUNK_PAGES)),
         .present = 0,
         .pad = 0};
     std::memset(bits, 0, sizeof(skel_->skel->bss->present_bits));
@@ -76,7 +78,7 @@ Result<std::vector<bool>> ArenaInspector::backed_pages(std::uint32_t pages) {
                         fmt::format("arena_probe_pages refused {} pages", probe.count));
     }
     for (std::uint32_t i = 0; i < probe.count; ++i) {
-      backed[first + i] = (bits[i / 8] >> (i % 8)) & 1;
+      backed[first - from + i] = (bits[i / 8] >> (i % 8)) & 1;
     }
   }
   return backed;

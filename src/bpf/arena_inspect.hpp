@@ -33,7 +33,9 @@ class ArenaInspector {
   Result<ArenaLayout> layout();
   // Element i: page i of the arena is backed by a page (allocated, or made by
   // a user-view fault). Reserved pages are not backed. Pages 0 .. pages-1.
-  Result<std::vector<bool>> backed_pages(std::uint32_t pages);
+  Result<std::vector<bool>> backed_pages(std::uint32_t pages) { return backed_pages(0, pages); }
+  // The same for pages first .. first+count-1.
+  Result<std::vector<bool>> backed_pages(std::uint32_t first, std::uint32_t count);
 
  private:
   struct Skeleton;

@@ -29,13 +29,18 @@ Fd::~Fd() {
   if (fd_ >= 0) close(fd_);
 }
 
-Result<Fd> create_arena_map(std::uint32_t pages, std::uint64_t map_extra, std::uint32_t map_flags) {
+Result<Fd> create_arena_map(std::uint32_t pages, std::uint64_t map_extra, std::uint32_t map_flags,
+                            int numa_node) {
   bpf_attr attr;
   std::memset(&attr, 0, sizeof(attr));  // padding included, or the kernel says EINVAL
   attr.map_type = kMapTypeArena;
   attr.max_entries = pages;
   attr.map_flags = map_flags;
   attr.map_extra = map_extra;
+  if (numa_node >= 0) {
+    attr.map_flags |= BPF_F_NUMA_NODE;
+    attr.numa_node = static_cast<std::uint32_t>(numa_node);
+  }
   std::strncpy(attr.map_name, "scxkit_arena", sizeof(attr.map_name) - 1);
   const long fd = sys_bpf(BPF_MAP_CREATE, &attr);
   if (fd < 0) {

@@ -35,7 +35,10 @@ class Fd {
 };
 
 // BPF_MAP_TYPE_ARENA with `pages` pages; map_extra fixes user_vm_start (0: chosen at mmap).
-Result<Fd> create_arena_map(std::uint32_t pages, std::uint64_t map_extra, std::uint32_t map_flags);
+// numa_node >= 0 asks for BPF_F_NUMA_NODE (Linux 6.18 refuses it for arenas: EINVAL).
+// Errors keep the kernel's errno in Error::sys_errno.
+Result<Fd> create_arena_map(std::uint32_t pages, std::uint64_t map_extra, std::uint32_t map_flags,
+                            int numa_node = -1);
 // Loads a BPF_PROG_TYPE_SYSCALL program "return value;".
 Result<Fd> load_syscall_program(std::uint32_t value);
 // Loads that program and runs it once with BPF_PROG_TEST_RUN; returns what it

@@ -182,7 +182,7 @@ double overhead_after_churn(const Arena& arena, const AllocPeer& peer, std::size
   std::vector<std::atomic<void*>> slots(live);
   for (auto& s : slots) s.store(peer.alloc(64));
   churn(peer, ops, slots, 64, 64);
-  const double held = static_cast<double>(arena.stats().allocated_pages) * kPageSize;
+  const double held = static_cast<double>(arena.stats()->allocated_pages) * kPageSize;
   drain(peer, slots);
   return held / static_cast<double>(live * 64);
 }

@@ -53,8 +53,8 @@ int run_demo() {
   }
   // ...walked through the kernel view, as a BPF program would.
   std::string walk;
-  for (Task* t = ArenaPtr<Task>::from(a.user_view(), tasks).in(a.kern_view()); t != nullptr;
-       t = t->next.in(a.kern_view())) {
+  for (Task* t = ArenaPtr<Task>::from(a.user_view(), tasks).in(*a.kern_view()); t != nullptr;
+       t = t->next.in(*a.kern_view())) {
     walk += fmt::format(" {}", t->pid);
   }
   fmt::print("alloc_pages(1) -> 0x{:x} (offset 0x{:x}); list walked in the kernel view:{}\n",
@@ -62,12 +62,12 @@ int run_demo() {
   auto* lazy = static_cast<char*>(a.user_addr(Arena::offset_of_user(*page) + 10 * kPageSize));
   lazy[0] = 'x';
   fmt::print("touching an unallocated page from user space allocated it lazily: {} lazy page(s)\n",
-             a.stats().lazy_pages);
+             a.stats()->lazy_pages);
   if (auto r = a.free_pages(*page, 1); !r) {
     print_error(r.error().message);
     return 1;
   }
-  const ArenaStats s = a.stats();
+  const ArenaStats s = *a.stats();
   fmt::print("after free_pages: {} allocated, {} free in {} extent(s)\n", s.allocated_pages,
              s.free_pages, s.free_extents);
   return 0;
@@ -76,38 +76,56 @@ int run_demo() {
 struct PagesBenchOptions {
   std::uint32_t iterations = 2000;
   std::uint32_t teardown_pages = 1'000'000;
+  std::string backend = "emulated";
 };
 
-// Latency of one alloc + touch + free cycle per page count, arena and mmap
-// interleaved so both see the same machine noise.
-void bench_alloc_free(Arena& a, const PagesBenchOptions& o) {
-  fmt::print("{:>6} {:>14} {:>14} {:>14} {:>14} {:>8}\n", "pages", "arena med us", "arena p99 us",
-             "mmap med us", "mmap p99 us", "ratio");
+// Latency of one alloc + touch + free cycle per page count for each arena
+// backend asked for and for mmap, interleaved so all see the same machine noise.
+void bench_alloc_free(const std::vector<std::pair<const char*, Arena*>>& arenas,
+                      const PagesBenchOptions& o) {
+  fmt::print("{:>6}", "pages");
+  for (const auto& [name, arena] : arenas)
+    fmt::print(" {:>15} {:>9}", name + std::string(" med us"), "p99 us");
+  fmt::print(" {:>15} {:>9}", "mmap med us", "p99 us");
+  for (const auto& [name, arena] : arenas) fmt::print(" {:>13}", name + std::string("/mmap"));
+  if (arenas.size() == 2) fmt::print(" {:>16}", "emulated/kernel");
+  fmt::print("\n");
   for (std::uint32_t pages : {1u, 16u, 512u}) {
     const std::uint32_t iters = pages == 512 ? std::max(o.iterations / 10, 20u) : o.iterations;
-    std::vector<std::uint64_t> arena_ns, mmap_ns;
+    std::vector<std::vector<std::uint64_t>> arena_ns(arenas.size());
+    std::vector<std::uint64_t> mmap_ns;
     const std::size_t bytes = std::size_t{pages} * kPageSize;
     for (std::uint32_t i = 0; i < iters; ++i) {
-      auto t0 = Clock::now();
-      auto p = a.alloc_pages(nullptr, pages);
-      if (!p) throw std::runtime_error(p.error().message);
-      touch_pages(*p, pages, "");
-      (void)a.free_pages(*p, pages);
-      arena_ns.push_back(ns_since(t0));
-
-      t0 = Clock::now();
+      for (std::size_t k = 0; k < arenas.size(); ++k) {
+        Arena& a = *arenas[k].second;
+        const auto t0 = Clock::now();
+        auto p = a.alloc_pages(nullptr, pages);
+        if (!p) throw std::runtime_error(p.error().message);
+        touch_pages(*p, pages, "");
+        (void)a.free_pages(*p, pages);
+        arena_ns[k].push_back(ns_since(t0));
+      }
+      const auto t0 = Clock::now();
       void* m = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
       touch_pages(m, pages, "");
       munmap(m, bytes);
       mmap_ns.push_back(ns_since(t0));
     }
-    const double am = percentile(arena_ns, 0.5) / 1e3, mm = percentile(mmap_ns, 0.5) / 1e3;
-    fmt::print("{:>6} {:>14.2f} {:>14.2f} {:>14.2f} {:>14.2f} {:>7.2f}x\n", pages, am,
-               percentile(arena_ns, 0.99) / 1e3, mm, percentile(mmap_ns, 0.99) / 1e3, am / mm);
+    std::vector<double> med;
+    fmt::print("{:>6}", pages);
+    for (auto& ns : arena_ns) {
+      med.push_back(percentile(ns, 0.5) / 1e3);
+      fmt::print(" {:>15.2f} {:>9.2f}", med.back(), percentile(ns, 0.99) / 1e3);
+    }
+    const double mm = percentile(mmap_ns, 0.5) / 1e3;
+    fmt::print(" {:>15.2f} {:>9.2f}", mm, percentile(mmap_ns, 0.99) / 1e3);
+    for (double m : med) fmt::print(" {:>12.2f}x", m / mm);
+    if (med.size() == 2) fmt::print(" {:>15.2f}x", med[0] / med[1]);
+    fmt::print("\n");
   }
   fmt::print(
       "(alloc_pages + touch every page + free_pages vs mmap + touch + munmap; "
-      "ratio = arena median / mmap median)\n");
+      "ratios of medians)\n");
 }
 
 // Another user of the same arena allocating and freeing one page while a huge
@@ -200,18 +218,36 @@ int bench_teardown(const PagesBenchOptions& o) {
 }
 
 int run_pages_bench(const PagesBenchOptions& o) {
-  auto arena = Arena::create({.max_entries = 4096});
-  if (!arena) {
-    print_error(arena.error().message);
-    return 1;
+  // Emulated first, so a two-backend run prints emulated/kernel.
+  std::vector<Arena> arenas;
+  std::vector<std::pair<const char*, Arena*>> named;
+  for (ArenaBackend b : {ArenaBackend::emulated, ArenaBackend::kernel}) {
+    const bool wanted =
+        o.backend == "both" || (o.backend == "kernel") == (b == ArenaBackend::kernel);
+    if (!wanted) continue;
+    auto arena = Arena::create({.max_entries = 4096, .backend = b});
+    if (!arena) {
+      print_error(fmt::format("{} arena: {}", b == ArenaBackend::kernel ? "kernel" : "emulated",
+                              arena.error().message));
+      return 1;
+    }
+    arenas.push_back(std::move(*arena));
+  }
+  for (Arena& a : arenas) {
+    named.emplace_back(a.backend() == ArenaBackend::kernel ? "kernel" : "emulated", &a);
   }
   try {
-    bench_alloc_free(*arena, o);
+    bench_alloc_free(named, o);
   } catch (const std::exception& e) {
     print_error(e.what());
     return 1;
   }
-  return o.teardown_pages == 0 ? 0 : bench_teardown(o);
+  if (o.teardown_pages == 0) return 0;
+  if (o.backend == "kernel") {
+    fmt::print("(huge free and teardown pauses: emulated backend only)\n");
+    return 0;
+  }
+  return bench_teardown(o);
 }
 
 }  // namespace
@@ -227,8 +263,8 @@ void add_arena_command(CLI::App& app, int& exit_code) {
   static PagesBenchOptions pages_options;
   auto* pages = bench->add_subcommand(
       "pages",
-      "Page alloc+free latency vs mmap/munmap, and the longest pause of a huge free "
-      "and of teardown");
+      "Page alloc+touch+free latency per backend vs mmap/munmap, and the longest pause "
+      "of a huge free and of teardown");
   pages->add_option("--iterations", pages_options.iterations, "Cycles per page count")
       ->check(CLI::Range(10u, 10'000'000u))
       ->capture_default_str();
@@ -236,6 +272,12 @@ void add_arena_command(CLI::App& app, int& exit_code) {
       ->add_option("--teardown-pages", pages_options.teardown_pages,
                    "Pages allocated and touched before the huge free and teardown (0: skip)")
       ->check(CLI::Range(0u, kMaxArenaPages - 4096))
+      ->capture_default_str();
+  pages
+      ->add_option("--backend", pages_options.backend,
+                   "Arena backend(s) to measure: emulated, kernel (a real BPF arena: root, "
+                   "Linux 6.9+) or both side by side")
+      ->check(CLI::IsMember({"emulated", "kernel", "both"}))
       ->capture_default_str();
   pages->callback([&exit_code] { exit_code = run_pages_bench(pages_options); });
   add_alloc_bench_command(*bench, exit_code);

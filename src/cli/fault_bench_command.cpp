@@ -126,7 +126,7 @@ int run_fault_bench(std::uint32_t pages) {
   fmt::print(
       "violations reported {} + dropped {} of {}; scratch pages {}; mappings {} before, {} "
       "after; arena memory {} MiB\n",
-      reports, prog.stream(StreamId::err).dropped(), pages, arena->stats().scratch_pages,
+      reports, prog.stream(StreamId::err).dropped(), pages, arena->stats()->scratch_pages,
       maps_before, maps_after, arena_resident_mib(*arena));
   return reports + prog.stream(StreamId::err).dropped() == pages ? 0 : 1;
 }

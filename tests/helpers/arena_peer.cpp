@@ -2,6 +2,8 @@
 //
 //   arena_peer fd SOCKET START    receive the arena's descriptor on SOCKET
 //   arena_peer name NAME START    open the arena by name
+//   arena_peer map-id ID START    open a kernel arena by BPF map id
+//   arena_peer pin PATH START     open a kernel arena pinned at PATH
 //     Checks that the page at START holds "first", allocates the next page
 //     and writes "second" into it. Exit 0 means all of that held.
 //
@@ -107,6 +109,11 @@ int main(int argc, char** argv) {
     if (!page) return 14;
     std::strcpy(static_cast<char*>(*page), "first");
     return argc == 5 && say_ready_and_wait(std::atoi(argv[4]), 0) ? 0 : 15;
+  } else if (how == "map-id") {
+    arena =
+        scxkit::Arena::open_map_id(static_cast<std::uint32_t>(std::strtoul(argv[2], nullptr, 10)));
+  } else if (how == "pin") {
+    arena = scxkit::Arena::open_pinned(argv[2]);
   } else {
     arena = scxkit::Arena::open(argv[2]);
   }

@@ -13,7 +13,7 @@
 // A stale guard over a page that is allocated meanwhile costs one fault.
 #include <algorithm>
 
-#include "arena/arena_impl.hpp"
+#include "arena/emulated/arena_impl.hpp"
 #include "arena/os.hpp"
 
 namespace scxkit::internal {

@@ -1,4 +1,4 @@
-#include "arena/arena_impl.hpp"
+#include "arena/emulated/arena_impl.hpp"
 
 #include <fcntl.h>
 #include <linux/futex.h>
@@ -10,8 +10,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <charconv>
-#include <fstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -19,6 +17,7 @@
 #include <fmt/format.h>
 
 #include "arena/os.hpp"
+#include "arena/page_args.hpp"
 
 namespace scxkit::internal {
 
@@ -35,21 +34,6 @@ constexpr std::size_t kMaxUnmapChunk = std::size_t{256} << 20;
 
 std::uint64_t low32(std::uint64_t v) {
   return v & 0xffff'ffffull;
-}
-
-int online_numa_nodes() {
-  // "/sys/devices/system/node/online" reads like "0" or "0-3": one past the last id.
-  static const int nodes = [] {
-    std::ifstream in("/sys/devices/system/node/online");
-    std::string s;
-    if (!(in >> s)) return 1;
-    const auto sep = s.find_last_of("-,");
-    const std::string last = sep == std::string::npos ? s : s.substr(sep + 1);
-    int id = 0;
-    const auto [end, ec] = std::from_chars(last.data(), last.data() + last.size(), id);
-    return ec == std::errc() && end == last.data() + last.size() ? id + 1 : 1;
-  }();
-  return nodes;
 }
 
 }  // namespace
@@ -374,19 +358,7 @@ std::uintptr_t ArenaImpl::page_addr(View v, std::uint32_t abs) const {
 
 Result<std::uint32_t> ArenaImpl::pgoff_of(std::uint64_t addr, std::uint32_t count,
                                           const char* what) const {
-  if (addr % kPageSize != 0) {
-    return make_error(Errc::invalid_argument,
-                      fmt::format("{}: address 0x{:x} is not page aligned", what, addr));
-  }
-  // Only the low 32 bits matter, as in the kernel's compute_pgoff().
-  const std::uint64_t pgoff = low32(addr - low32(user_vm_start_)) / kPageSize;
-  if (count > max_entries_ || pgoff > max_entries_ - count) {
-    return make_error(Errc::out_of_range,
-                      fmt::format("{}: {} pages at 0x{:x} reach past the arena's user range "
-                                  "0x{:x}..0x{:x}",
-                                  what, count, addr, user_vm_start_, user_vm_end()));
-  }
-  return static_cast<std::uint32_t>(pgoff);
+  return page_index({user_vm_start_, max_entries_}, addr, count, what);
 }
 
 bool ArenaImpl::claim_range(std::uint32_t pgoff, std::uint32_t count) {
@@ -413,17 +385,8 @@ bool ArenaImpl::claim_range(std::uint32_t pgoff, std::uint32_t count) {
 
 Result<std::uint64_t> ArenaImpl::alloc(std::uint64_t addr, std::uint32_t count, int node,
                                        bool may_sleep) {
-  if (count == 0)
-    return make_error(Errc::invalid_argument, "alloc_pages: count must be at least 1");
-  if (node != kNumaNoNode && (node < 0 || node >= online_numa_nodes())) {
-    return make_error(Errc::invalid_argument,
-                      fmt::format("alloc_pages: NUMA node {} is not online (this host has {}); "
-                                  "pass kNumaNoNode",
-                                  node, online_numa_nodes()));
-  }
-  if (count > max_entries_) {
-    return make_error(Errc::too_big, fmt::format("alloc_pages: {} pages exceed the arena's {}",
-                                                 count, max_entries_));
+  if (auto ok = check_alloc_args({user_vm_start_, max_entries_}, count, node); !ok) {
+    return tl::unexpected(ok.error());
   }
   std::uint32_t want = 0;
   if (addr != 0) {
@@ -442,7 +405,7 @@ Result<std::uint64_t> ArenaImpl::alloc(std::uint64_t addr, std::uint32_t count, 
                                                   addr, count));
       }
       pgoff = want;
-    } else if (auto fit = tree_->find_first_fit(count)) {
+    } else if (auto fit = tree_->find(count)) {
       pgoff = *fit;
     } else {
       return make_error(

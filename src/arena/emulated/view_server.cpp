@@ -1,4 +1,4 @@
-#include "arena/view_server.hpp"
+#include "arena/emulated/view_server.hpp"
 
 #include <poll.h>
 #include <signal.h>

@@ -9,12 +9,13 @@
 #include <utility>
 #include <vector>
 
-#include "arena/arena_file.hpp"
-#include "arena/call_gate.hpp"
+#include "arena/backend.hpp"
+#include "arena/emulated/arena_file.hpp"
+#include "arena/emulated/call_gate.hpp"
+#include "arena/emulated/shared_control.hpp"
+#include "arena/emulated/view_server.hpp"
 #include "arena/fault_handler.hpp"
 #include "arena/range_tree.hpp"
-#include "arena/shared_control.hpp"
-#include "arena/view_server.hpp"
 #include "scxkit/arena.hpp"
 
 namespace scxkit::internal {
@@ -142,8 +143,11 @@ class ArenaImpl final : public FaultClaimer, public MissingPageHandler {
 
 // Reaches the implementation behind a public Arena (programs, tests).
 struct ArenaAccess {
-  static ArenaImpl& impl(Arena& a) { return *a.impl_; }
+  static ArenaImpl& impl(Arena& a) { return *a.backend_->emulation(); }
+  static Arena make(std::unique_ptr<Backend> backend) { return Arena(std::move(backend)); }
   static bool lock_has_waiters(Arena& a) { return impl(a).lock_has_waiters(); }
+  // Null for an arena on another backend.
+  static ArenaImpl* emulation(Arena& a) { return a.backend_->emulation(); }
   // Tests play a process that died halfway through a change.
   static void set_slot(Arena& a, std::uint32_t off, SlotState state) {
     impl(a).slot(off / kPageSize).store(state);

@@ -41,7 +41,7 @@ inline constexpr std::uint64_t kKernMappedSize = k4GiB + kGuardSize / 2;
 inline constexpr std::uint32_t kSlotCount = static_cast<std::uint32_t>(kKernMappedSize / kPageSize);
 inline constexpr std::uint64_t kControlOffset = k4GiB + kGuardSize;
 inline constexpr std::uint64_t kControlMagic = 0x616e6572'61786373ull;  // "scxarena"
-inline constexpr std::uint32_t kControlVersion = 3;
+inline constexpr std::uint32_t kControlVersion = 4;  // 4: the range tree indexes sizes
 inline constexpr std::size_t kMaxNameLength = 200;
 
 struct Control {

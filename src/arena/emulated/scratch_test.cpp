@@ -56,8 +56,8 @@ TEST(Scratch, AStrayReadInsideAProgramIsRecoveredAndReported) {
   }
   EXPECT_EQ(got, 0);  // a fresh scratch page reads zero
   EXPECT_EQ(a.page_state(5 * kPageSize), PageState::scratch);
-  EXPECT_EQ(a.stats().scratch_pages, 1u);
-  EXPECT_EQ(a.stats().allocated_pages, 0u);
+  EXPECT_EQ(a.stats()->scratch_pages, 1u);
+  EXPECT_EQ(a.stats()->allocated_pages, 0u);
   const std::string err = prog.stream(StreamId::err).read_all();
   EXPECT_NE(err.find("arena violation: READ arena offset 0x5007 ip 0x"), std::string::npos) << err;
   EXPECT_NE(err.find(" tid "), std::string::npos);
@@ -102,7 +102,7 @@ TEST(Scratch, AllocationReplacesScratchAndBothViewsSeeOneZeroedPage) {
   auto p = a.alloc_pages(a.user_addr(off), 1);
   ASSERT_TRUE(p) << p.error().message;
   EXPECT_EQ(a.page_state(off), PageState::allocated);
-  EXPECT_EQ(a.stats().scratch_pages, 0u);
+  EXPECT_EQ(a.stats()->scratch_pages, 0u);
   const char* user = static_cast<char*>(*p);
   const char* k = static_cast<char*>(a.kern_addr(off));
   for (std::size_t i = 0; i < kPageSize; ++i) ASSERT_EQ(user[i], 0) << i;
@@ -123,7 +123,7 @@ TEST(Scratch, FreeSkipsScratchAndFirstFitStillHandsItOut) {
   EXPECT_EQ(a.page_state(static_cast<std::uint32_t>(first * kPageSize)), PageState::scratch);
   auto p = a.alloc_pages(nullptr, 4);  // scratch is never handed out: it is replaced
   ASSERT_TRUE(p);
-  EXPECT_EQ(a.stats().scratch_pages, 0u);
+  EXPECT_EQ(a.stats()->scratch_pages, 0u);
 }
 
 TEST(Scratch, AReservedPageHitByAStrayAccessBecomesScratchAndFreeableAgain) {
@@ -135,7 +135,7 @@ TEST(Scratch, AReservedPageHitByAStrayAccessBecomesScratchAndFreeableAgain) {
     ProgramScope scope(prog);
     (void)*static_cast<volatile char*>(a.kern_addr(Arena::offset_of_user(at)));
   }
-  EXPECT_EQ(a.stats().reserved_pages, 0u);
+  EXPECT_EQ(a.stats()->reserved_pages, 0u);
   EXPECT_FALSE(a.alloc_pages(at, 1));  // still out of the allocator's hands
   ASSERT_TRUE(a.free_pages(at, 1));
   EXPECT_TRUE(a.alloc_pages(at, 1));
@@ -173,7 +173,7 @@ TEST(ScratchConcurrency, ThreadsFaultingOnOnePageShareOneInstallAndEachFaultIsRe
   }
   for (auto& th : threads) th.join();
   EXPECT_EQ(finished.load(), kThreads);
-  EXPECT_EQ(a.stats().scratch_pages, 1u);  // one install
+  EXPECT_EQ(a.stats()->scratch_pages, 1u);  // one install
   const std::string err = prog.stream(StreamId::err).read_all();
   // Every thread's access faulted unless another thread had already mapped it;
   // each fault is reported once, and at least the installing thread's was.
@@ -288,7 +288,7 @@ TEST(ScratchScale, AMillionDistinctStrayPagesSurviveWithBoundedMemory) {
   }
   reports += count_lines(prog.stream(StreamId::err).read_all(), "\n");
   EXPECT_EQ(reports + prog.stream(StreamId::err).dropped(), pages);
-  EXPECT_EQ(a.stats().scratch_pages, pages);
+  EXPECT_EQ(a.stats()->scratch_pages, pages);
   // No mapping per stray page; the slack is for sanitizer runtimes' own mappings.
   EXPECT_LE(mapping_count(), maps_before + 16);
   // At most kScratchResident (16384) pages of scratch stay backed.

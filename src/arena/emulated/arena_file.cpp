@@ -1,4 +1,4 @@
-#include "arena/arena_file.hpp"
+#include "arena/emulated/arena_file.hpp"
 
 #include <fcntl.h>
 #include <sys/mman.h>

@@ -21,7 +21,7 @@
 
 #include <cstring>
 
-#include "arena/arena_impl.hpp"
+#include "arena/emulated/arena_impl.hpp"
 #include "arena/os.hpp"
 #include "arena/program_context.hpp"
 
