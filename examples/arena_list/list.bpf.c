@@ -29,11 +29,11 @@ __u32 head;
 /* Nodes are cut from the current page, [bump, bump_end). */
 __u32 bump, bump_end;
 
-static struct list_node __arena *new_node(void) {
-  struct list_node __arena *n;
+static struct list_node __arena* new_node(void) {
+  struct list_node __arena* n;
 
   if (bump + sizeof(*n) > bump_end) {
-    void __arena *page = bpf_arena_alloc_pages(&arena, NULL, 1, -1, 0);
+    void __arena* page = bpf_arena_alloc_pages(&arena, NULL, 1, -1, 0);
 
     if (!page) return NULL;
     /* Skip the page's first slot: offset 0 would read as NULL. */
@@ -46,8 +46,8 @@ static struct list_node __arena *new_node(void) {
 }
 
 SEC("syscall")
-int push(struct list_push *args) {
-  struct list_node __arena *n = new_node();
+int push(struct list_push* args) {
+  struct list_node __arena* n = new_node();
 
   if (!n) return -12; /* ENOMEM: the arena is full */
   n->value = args->value;
@@ -62,8 +62,8 @@ struct walk {
   __u64 sum;
 };
 
-static long step(__u32 i, struct walk *w) {
-  struct list_node __arena *n = scxkit_arena_ptr(struct list_node, w->off);
+static long step(__u32 i, struct walk* w) {
+  struct list_node __arena* n = scxkit_arena_ptr(struct list_node, w->off);
 
   if (!n) return 1; /* end of the list: stop the loop */
   w->sum += n->value;
@@ -73,7 +73,7 @@ static long step(__u32 i, struct walk *w) {
 }
 
 SEC("syscall")
-int sum(struct list_sum *out) {
+int sum(struct list_sum* out) {
   struct walk w = {.off = head};
 
   scxkit_arena_use(arena); /* this program only follows pointers: name the arena */
@@ -85,7 +85,7 @@ int sum(struct list_sum *out) {
 }
 
 SEC("syscall")
-int give_page(struct list_page *out) {
+int give_page(struct list_page* out) {
   out->addr = (__u64)bpf_arena_alloc_pages(&arena, NULL, 1, -1, 0);
   return 0;
 }

@@ -23,17 +23,17 @@ s32 BPF_PROG(fifo_init) {
 }
 
 SEC("struct_ops/fifo_enqueue")
-void BPF_PROG(fifo_enqueue, struct task_struct *p, u64 enq_flags) {
+void BPF_PROG(fifo_enqueue, struct task_struct* p, u64 enq_flags) {
   scx_bpf_dsq_insert(p, SHARED_DSQ, SCX_SLICE_DFL, enq_flags);
 }
 
 SEC("struct_ops/fifo_dispatch")
-void BPF_PROG(fifo_dispatch, s32 cpu, struct task_struct *prev) {
+void BPF_PROG(fifo_dispatch, s32 cpu, struct task_struct* prev) {
   scx_bpf_dsq_move_to_local(SHARED_DSQ);
 }
 
 SEC("struct_ops/fifo_exit")
-void BPF_PROG(fifo_exit, struct scx_exit_info *ei) {
+void BPF_PROG(fifo_exit, struct scx_exit_info* ei) {
   exit_record.exit_code = ei->exit_code;
   bpf_probe_read_kernel_str(exit_record.reason, sizeof(exit_record.reason), ei->reason);
   bpf_probe_read_kernel_str(exit_record.msg, sizeof(exit_record.msg), ei->msg);
@@ -44,9 +44,9 @@ void BPF_PROG(fifo_exit, struct scx_exit_info *ei) {
 
 SEC(".struct_ops.link")
 struct sched_ext_ops fifo_ops = {
-    .init = (void *)fifo_init,
-    .enqueue = (void *)fifo_enqueue,
-    .dispatch = (void *)fifo_dispatch,
-    .exit = (void *)fifo_exit,
+    .init = (void*)fifo_init,
+    .enqueue = (void*)fifo_enqueue,
+    .dispatch = (void*)fifo_dispatch,
+    .exit = (void*)fifo_exit,
     .name = "fifo",
 };

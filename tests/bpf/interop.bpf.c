@@ -23,8 +23,8 @@ struct walk {
   __u64 sum;
 };
 
-static long walk_step(__u32 i, struct walk *w) {
-  struct test_node __arena *n = scxkit_arena_ptr(struct test_node, w->off);
+static long walk_step(__u32 i, struct walk* w) {
+  struct test_node __arena* n = scxkit_arena_ptr(struct test_node, w->off);
 
   if (!n) return 1;
   w->sum = TEST_CHECKSUM_STEP(w->sum, n->value);
@@ -34,7 +34,7 @@ static long walk_step(__u32 i, struct walk *w) {
 }
 
 SEC("syscall")
-int list_sum(struct test_list_args *args) {
+int list_sum(struct test_list_args* args) {
   struct walk w = {.off = args->head};
 
   scxkit_arena_use(arena);
@@ -50,8 +50,8 @@ struct build {
   __u64 seed;
 };
 
-static long build_step(__u32 i, struct build *b) {
-  struct test_node __arena *n =
+static long build_step(__u32 i, struct build* b) {
+  struct test_node __arena* n =
       scxkit_arena_ptr(struct test_node, b->base + i * sizeof(struct test_node));
 
   n->value = b->seed + 7 * (__u64)i;
@@ -60,10 +60,10 @@ static long build_step(__u32 i, struct build *b) {
 }
 
 SEC("syscall")
-int list_build(struct test_list_args *args) {
+int list_build(struct test_list_args* args) {
   __u32 count = args->count;
   __u32 pages;
-  void __arena *p;
+  void __arena* p;
   struct build b;
 
   args->first_page = 0;
@@ -86,8 +86,8 @@ int list_build(struct test_list_args *args) {
 }
 
 SEC("syscall")
-int page_tag(struct test_tag_args *args) {
-  __u64 __arena *p = bpf_arena_alloc_pages(&arena, NULL, 1, -1, 0);
+int page_tag(struct test_tag_args* args) {
+  __u64 __arena* p = bpf_arena_alloc_pages(&arena, NULL, 1, -1, 0);
 
   args->addr = (__u64)p;
   if (p) *p = args->tag;
@@ -95,7 +95,7 @@ int page_tag(struct test_tag_args *args) {
 }
 
 SEC("syscall")
-int say(void *ctx) {
+int say(void* ctx) {
   return scxkit_stream_printk(SCXKIT_STDOUT, "hello from BPF stdout\n");
 }
 

@@ -22,13 +22,13 @@ struct test_node {
 };
 
 /* The checksum both sides compute over a walk: order matters. */
-#define TEST_CHECKSUM_STEP(sum, value) ((sum) * 31 + (value))
+#define TEST_CHECKSUM_STEP(sum, value) ((sum)*31 + (value))
 
 struct test_list_args {
-  test_u32 head;   /* list_sum: in; list_build: out (offset of the first node) */
-  test_u32 count;  /* list_sum: out, nodes walked; list_build: in, nodes to build */
-  test_u64 sum;    /* list_sum: out */
-  test_u64 seed;   /* list_build: in; node i (from 0) holds seed + 7 * i */
+  test_u32 head;       /* list_sum: in; list_build: out (offset of the first node) */
+  test_u32 count;      /* list_sum: out, nodes walked; list_build: in, nodes to build */
+  test_u64 sum;        /* list_sum: out */
+  test_u64 seed;       /* list_build: in; node i (from 0) holds seed + 7 * i */
   test_u64 first_page; /* list_build: out, user address of the pages it allocated, 0 on failure */
 };
 

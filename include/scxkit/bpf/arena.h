@@ -20,10 +20,10 @@
 
 #define __arena __attribute__((address_space(1)))
 
-void __arena *bpf_arena_alloc_pages(void *map, void __arena *addr, __u32 page_cnt, int node_id,
+void __arena* bpf_arena_alloc_pages(void* map, void __arena* addr, __u32 page_cnt, int node_id,
                                     __u64 flags) __ksym __weak;
-void bpf_arena_free_pages(void *map, void __arena *ptr, __u32 page_cnt) __ksym __weak;
-int bpf_arena_reserve_pages(void *map, void __arena *ptr, __u32 page_cnt) __ksym __weak;
+void bpf_arena_free_pages(void* map, void __arena* ptr, __u32 page_cnt) __ksym __weak;
+int bpf_arena_reserve_pages(void* map, void __arena* ptr, __u32 page_cnt) __ksym __weak;
 
 /* The verifier ties a program to its arena when the program names the arena
  * map; a program that only dereferences arena pointers it was handed must
@@ -33,7 +33,7 @@ int bpf_arena_reserve_pages(void *map, void __arena *ptr, __u32 page_cnt) __ksym
 
 #define SCXKIT_ARENA_PTR(T) __u32
 /* The arena pointer for a 32-bit arena offset (0 gives NULL). */
-#define scxkit_arena_ptr(type, off) ((type __arena *)(__u64)(__u32)(off))
+#define scxkit_arena_ptr(type, off) ((type __arena*)(__u64)(__u32)(off))
 /* The 32-bit arena offset of an arena pointer (NULL gives 0). */
 #define scxkit_arena_off(ptr) ((__u32)(__u64)(ptr))
 

@@ -25,19 +25,19 @@
  * unit's first cid and its index in walk order. All -1 in the no-topology
  * tail (CPUs that were not online when the table was built). */
 struct scx_cid_topo {
-	__s32 core_cid;
-	__s32 core_idx;
-	__s32 llc_cid;
-	__s32 llc_idx;
-	__s32 node_cid;
-	__s32 node_idx;
+  __s32 core_cid;
+  __s32 core_idx;
+  __s32 llc_cid;
+  __s32 llc_idx;
+  __s32 node_cid;
+  __s32 node_idx;
 };
 
 struct scx_cmask {
-	__u32 base;
-	__u32 nr_cids;
-	__u32 alloc_words;
-	__u64 bits[];
+  __u32 base;
+  __u32 nr_cids;
+  __u32 alloc_words;
+  __u64 bits[];
 };
 #endif
 
@@ -47,21 +47,21 @@ struct scx_cmask {
 
 /* Bytes a cmask able to hold alloc_cids cids at any base occupies. */
 #define SCXK_CMASK_BYTES(alloc_cids) \
-	(sizeof(struct scx_cmask) + (__u64)SCXK_CMASK_NR_WORDS(alloc_cids) * sizeof(__u64))
+  (sizeof(struct scx_cmask) + (__u64)SCXK_CMASK_NR_WORDS(alloc_cids) * sizeof(__u64))
 
 _Static_assert(sizeof(struct scx_cid_topo) == 24 &&
-		       __builtin_offsetof(struct scx_cid_topo, core_idx) == 4 &&
-		       __builtin_offsetof(struct scx_cid_topo, llc_cid) == 8 &&
-		       __builtin_offsetof(struct scx_cid_topo, llc_idx) == 12 &&
-		       __builtin_offsetof(struct scx_cid_topo, node_cid) == 16 &&
-		       __builtin_offsetof(struct scx_cid_topo, node_idx) == 20,
-	       "scx_cid_topo: core_cid, core_idx, llc_cid, llc_idx, node_cid, node_idx (s32)");
+                   __builtin_offsetof(struct scx_cid_topo, core_idx) == 4 &&
+                   __builtin_offsetof(struct scx_cid_topo, llc_cid) == 8 &&
+                   __builtin_offsetof(struct scx_cid_topo, llc_idx) == 12 &&
+                   __builtin_offsetof(struct scx_cid_topo, node_cid) == 16 &&
+                   __builtin_offsetof(struct scx_cid_topo, node_idx) == 20,
+               "scx_cid_topo: core_cid, core_idx, llc_cid, llc_idx, node_cid, node_idx (s32)");
 _Static_assert(__builtin_offsetof(struct scx_cmask, base) == 0 &&
-		       __builtin_offsetof(struct scx_cmask, nr_cids) == 4 &&
-		       __builtin_offsetof(struct scx_cmask, alloc_words) == 8 &&
-		       __builtin_offsetof(struct scx_cmask, bits) == 16,
-	       "scx_cmask: u32 base, u32 nr_cids, u32 alloc_words, u64 bits[] at 16");
+                   __builtin_offsetof(struct scx_cmask, nr_cids) == 4 &&
+                   __builtin_offsetof(struct scx_cmask, alloc_words) == 8 &&
+                   __builtin_offsetof(struct scx_cmask, bits) == 16,
+               "scx_cmask: u32 base, u32 nr_cids, u32 alloc_words, u64 bits[] at 16");
 _Static_assert(sizeof(struct scx_cmask) == 16 && _Alignof(struct scx_cmask) == 8,
-	       "scx_cmask header is 16 bytes, 8-byte aligned");
+               "scx_cmask header is 16 bytes, 8-byte aligned");
 
 #endif /* SCXKIT_BPF_CID_TYPES_H */

@@ -13,19 +13,19 @@
 #define SCXKIT_STDOUT 1
 #define SCXKIT_STDERR 2
 
-int bpf_stream_vprintk_impl(int stream_id, const char *fmt__str, const void *args, __u32 len__sz,
-                            void *aux__prog) __ksym __weak;
+int bpf_stream_vprintk_impl(int stream_id, const char* fmt__str, const void* args, __u32 len__sz,
+                            void* aux__prog) __ksym __weak;
 
 /* One spare zero slot keeps the array non-empty for a format without
  * arguments; the kernel ignores arguments the format does not use. */
-#define scxkit_stream_printk(stream, fmt, args...)                                      \
-  ({                                                                                    \
-    static const char ___scxkit_fmt[] = fmt;                                            \
-    unsigned long long ___scxkit_param[___bpf_narg(args) + 1] = {};                     \
-    _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Wint-conversion\"") \
-        ___bpf_fill(___scxkit_param, args);                                             \
-    _Pragma("GCC diagnostic pop") bpf_stream_vprintk_impl(                              \
-        stream, ___scxkit_fmt, ___scxkit_param, sizeof(___scxkit_param), (void *)0);    \
+#define scxkit_stream_printk(stream, fmt, args...)                                                \
+  ({                                                                                              \
+    static const char ___scxkit_fmt[] = fmt;                                                      \
+    unsigned long long ___scxkit_param[___bpf_narg(args) + 1] = {};                               \
+    _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Wint-conversion\"")         \
+        ___bpf_fill(___scxkit_param, args);                                                       \
+    _Pragma("GCC diagnostic pop") bpf_stream_vprintk_impl(stream, ___scxkit_fmt, ___scxkit_param, \
+                                                          sizeof(___scxkit_param), (void*)0);     \
   })
 
 #endif

@@ -4,10 +4,10 @@
  *
  * arena_layout reads the arena's fixed user address range and kernel view
  * base from the kernel's struct bpf_arena (vmlinux.h types are CO-RE
- * relocated, so field moves between kernels are followed). arena_probe_pages tells which pages are backed by
- * reading one byte of each through the kernel view with
- * bpf_probe_read_kernel(): an unbacked page fails to read and is left alone,
- * where a touch through a user mapping would allocate it. */
+ * relocated, so field moves between kernels are followed). arena_probe_pages tells which pages are
+ * backed by reading one byte of each through the kernel view with bpf_probe_read_kernel(): an
+ * unbacked page fails to read and is left alone, where a touch through a user mapping would
+ * allocate it. */
 #include "vmlinux.h"
 
 #include <bpf/bpf_helpers.h>
@@ -35,8 +35,8 @@ __u32 probe_first;
 __u32 probe_present;
 
 SEC("syscall")
-int arena_layout(struct scxkit_arena_layout *out) {
-  struct bpf_arena *a = (struct bpf_arena *)&arena;
+int arena_layout(struct scxkit_arena_layout* out) {
+  struct bpf_arena* a = (struct bpf_arena*)&arena;
   /* Direct reads: the verifier types a map pointer as its kernel struct. */
   out->user_vm_start = a->user_vm_start;
   out->user_vm_end = a->user_vm_end;
@@ -44,13 +44,13 @@ int arena_layout(struct scxkit_arena_layout *out) {
   return 0;
 }
 
-static long probe_one(__u32 i, void *ctx) {
+static long probe_one(__u32 i, void* ctx) {
   char byte;
   __u64 kaddr;
 
   i &= SCXKIT_PROBE_CHUNK_PAGES - 1; /* the count is capped; this tells the verifier */
   kaddr = probe_base + ((__u64)(probe_first + i) << PAGE_SHIFT);
-  if (bpf_probe_read_kernel(&byte, 1, (void *)kaddr) == 0) {
+  if (bpf_probe_read_kernel(&byte, 1, (void*)kaddr) == 0) {
     present_bits[i >> 3] |= 1 << (i & 7);
     probe_present++;
   }
@@ -58,7 +58,7 @@ static long probe_one(__u32 i, void *ctx) {
 }
 
 SEC("syscall")
-int arena_probe_pages(struct scxkit_arena_probe *args) {
+int arena_probe_pages(struct scxkit_arena_probe* args) {
   if (args->count > SCXKIT_PROBE_CHUNK_PAGES) return -1;
   probe_base = args->base;
   probe_first = args->first;

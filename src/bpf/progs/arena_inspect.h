@@ -16,10 +16,10 @@ struct scxkit_arena_layout {
 };
 
 struct scxkit_arena_probe {
-  scxkit_u64 base; /* in: kernel address of the arena's page 0 */
-  scxkit_u32 first;         /* in: first page */
-  scxkit_u32 count;         /* in: pages, at most SCXKIT_PROBE_CHUNK_PAGES */
-  scxkit_u32 present;       /* out: how many of them have a page */
+  scxkit_u64 base;    /* in: kernel address of the arena's page 0 */
+  scxkit_u32 first;   /* in: first page */
+  scxkit_u32 count;   /* in: pages, at most SCXKIT_PROBE_CHUNK_PAGES */
+  scxkit_u32 present; /* out: how many of them have a page */
   scxkit_u32 pad;
 };
 

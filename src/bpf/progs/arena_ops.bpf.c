@@ -18,25 +18,25 @@ struct {
 } arena SEC(".maps");
 
 SEC("syscall")
-int arena_alloc(struct scxkit_arena_op *op) {
-  void __arena *p = bpf_arena_alloc_pages(&arena, (void __arena *)op->addr, op->count, op->node, 0);
+int arena_alloc(struct scxkit_arena_op* op) {
+  void __arena* p = bpf_arena_alloc_pages(&arena, (void __arena*)op->addr, op->count, op->node, 0);
   op->addr = (__u64)p;
   return 0;
 }
 
 SEC("syscall")
-int arena_free(struct scxkit_arena_op *op) {
-  bpf_arena_free_pages(&arena, (void __arena *)op->addr, op->count);
+int arena_free(struct scxkit_arena_op* op) {
+  bpf_arena_free_pages(&arena, (void __arena*)op->addr, op->count);
   return 0;
 }
 
 SEC("syscall")
-int arena_reserve(struct scxkit_arena_op *op) {
+int arena_reserve(struct scxkit_arena_op* op) {
   if (!bpf_ksym_exists(bpf_arena_reserve_pages)) {
     op->ret = -95; /* EOPNOTSUPP: the kernel predates reserve_pages */
     return 0;
   }
-  op->ret = bpf_arena_reserve_pages(&arena, (void __arena *)op->addr, op->count);
+  op->ret = bpf_arena_reserve_pages(&arena, (void __arena*)op->addr, op->count);
   return 0;
 }
 

@@ -16,10 +16,10 @@ typedef int32_t scxkit_s32;
 #endif
 
 struct scxkit_arena_op {
-  scxkit_u64 addr;   /* in: user-form address or 0; out (alloc): the first page, 0 on failure */
-  scxkit_u32 count;  /* in: pages */
-  scxkit_s32 node;   /* in: NUMA node, -1 for any */
-  scxkit_s32 ret;    /* out (reserve): the kfunc's return value */
+  scxkit_u64 addr;  /* in: user-form address or 0; out (alloc): the first page, 0 on failure */
+  scxkit_u32 count; /* in: pages */
+  scxkit_s32 node;  /* in: NUMA node, -1 for any */
+  scxkit_s32 ret;   /* out (reserve): the kfunc's return value */
   scxkit_u32 pad;
 };
 

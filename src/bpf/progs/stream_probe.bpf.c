@@ -9,7 +9,7 @@
 #include "scxkit/bpf/stream.h"
 
 SEC("syscall")
-int stream_probe(void *ctx) {
+int stream_probe(void* ctx) {
   return scxkit_stream_printk(SCXKIT_STDOUT, "scxkit stream probe %d\n", 42);
 }
 
