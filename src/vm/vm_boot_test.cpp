@@ -133,7 +133,7 @@ TEST_F(VmBoot, OutputStreamsStayApartFilesComeOutAndTheExitCodeComesBack) {
 
 TEST_F(VmBoot, TopologyAndNumaReachTheGuest) {
   const auto r =
-      scxkit({"vm", "run", "-q", "--topology", "2,1,1", "--numa", "2", "--memory", "512", "--",
+      scxkit({"vm", "run", "-q", "--topology", "2,1,1", "--numa", "2", "--memory", "1024", "--",
               "sh", "-c", "cat /sys/devices/system/node/online; grep -c ^processor /proc/cpuinfo"});
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out, "0-1\n2\n");
