@@ -66,6 +66,9 @@ constexpr bool kThreadSanitizer = true;
 #else
 constexpr bool kThreadSanitizer = false;
 #endif
+constexpr const char* kCrossProcessUnderTsan =
+    "ThreadSanitizer cannot see the happens-before edges the other process's atomics make in "
+    "the shared arena, so it reports its frees as races";
 
 TEST(SlabSharing, TwoProcessesFreeEachOthersObjects) {
   Shared s(16384);
@@ -102,10 +105,7 @@ TEST(SlabSharing, TwoProcessesFreeEachOthersObjects) {
 }
 
 TEST(SlabSharing, ProcessesStressOneHeapTogetherWithoutCorruption) {
-  if (kThreadSanitizer) {
-    GTEST_SKIP() << "ThreadSanitizer cannot see the happens-before edges the other process's "
-                    "atomics make in the shared arena, so it reports its frees as races";
-  }
+  if (kThreadSanitizer) GTEST_SKIP() << kCrossProcessUnderTsan;
   Shared s(65536);
   auto block = internal::stress_setup(s.heap, 2048);
   ASSERT_TRUE(block);
@@ -121,10 +121,7 @@ TEST(SlabSharing, ProcessesStressOneHeapTogetherWithoutCorruption) {
 }
 
 TEST(SlabSharing, AProcessKilledMidOperationLeavesTheHeapWhole) {
-  if (kThreadSanitizer) {
-    GTEST_SKIP() << "ThreadSanitizer cannot see the happens-before edges the other process's "
-                    "atomics make in the shared arena, so it reports its frees as races";
-  }
+  if (kThreadSanitizer) GTEST_SKIP() << kCrossProcessUnderTsan;
   Shared s(65536);
   auto block = internal::stress_setup(s.heap, 2048);
   ASSERT_TRUE(block);
