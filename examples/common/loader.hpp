@@ -60,6 +60,7 @@ struct Scheduler {
   bpf_map* (*ops)(Skel*);                // the struct_ops map to attach
   std::function<void(Skel&)> configure;  // after open, before load: rodata, struct_ops fields
   std::function<void(Skel&, std::chrono::milliseconds since_attach)> while_attached;
+  std::function<void(Skel&)> after_detach;  // e.g. print the scheduler's counters
 };
 
 // The whole life of an example loader: stop signals, open, configure, load,
@@ -77,6 +78,7 @@ int run(const Scheduler<Skel>& s) {
   WhileAttached tick;
   if (s.while_attached) tick = [&](std::chrono::milliseconds t) { s.while_attached(*skel, t); };
   const int code = attach_and_hold(s.prog, s.ops(skel), skel->bss->exit_record, tick);
+  if (code != kFailed && s.after_detach) s.after_detach(*skel);
   s.destroy(skel);
   return code;
 }

@@ -58,6 +58,9 @@ struct SchedulerSpec {
   std::chrono::milliseconds attach_timeout{10000};  // from spawn; at least the liveness window
   std::chrono::milliseconds stop_grace{5000};       // SIGTERM, then the kill signal
   std::chrono::milliseconds kill_timeout{2000};     // after the kill signal, before "wedged"
+  // After a detach, how long watch() waits for `state` to leave "disabling":
+  // the kernel prints why it disabled the scheduler just before that.
+  std::chrono::milliseconds exit_settle{2000};
   // Its cgroup goes under this path in each hierarchy; "" = process group only.
   std::string cgroup_parent = "scxkit";
   bool use_pidfd = true;      // false: watch /proc/<pid>, as on kernels without pidfd_open
@@ -90,9 +93,10 @@ struct DiedDuringLiveness : SchedulerProblem {
   ProcessExit exit;
   std::chrono::milliseconds alive_for{};
   bool had_attached = false;
+  std::string verifier;  // the verifier's last lines in the log, if it refused a program
 };
 struct AttachTimeout : SchedulerProblem {
-  SchedExtStatus last_seen;  // sysfs was readable; ops stayed empty
+  SchedExtStatus last_seen;  // sysfs was readable; ops stayed empty or state never "enabled"
 };
 struct SysfsAbsent : SchedulerProblem {};
 // stop_fd became readable before the scheduler was up; it was killed.
@@ -104,7 +108,8 @@ struct DetachedWhileRunning : SchedulerProblem {
   bool process_died = false;  // else the kernel detached a live process
   ProcessExit exit;
   std::string state;                   // sched_ext state when noticed
-  std::optional<ScxExit> kernel_exit;  // kind and reason, where the kernel said
+  std::optional<ScxExit> kernel_exit;  // kind, reason, message: the kernel log (else the log)
+  std::optional<ScxExit> loader_exit;  // the exit record the scheduler printed, if it did yet
 };
 
 using StartError = std::variant<InvalidSpec, SchedExtBusy, LogUnwritable, SpawnFailed,
@@ -116,6 +121,8 @@ struct StopReport {
   bool needed_kill = false;     // did not exit within the grace period
   bool kernel_detached = true;  // ops empty / state disabled (or no sysfs) at the end
   std::chrono::milliseconds took{};
+  std::optional<ScxExit> kernel_exit;  // the kernel's last exit line since the start
+  std::optional<ScxExit> loader_exit;  // the exit record the scheduler printed (find_loader_exit)
 };
 
 namespace internal {

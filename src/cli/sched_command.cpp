@@ -127,6 +127,12 @@ int run_start(StartOptions& o) {
              stopped->exit.describe(),
              stopped->needed_kill ? " (SIGTERM was not enough: it was killed)" : " on SIGTERM",
              stopped->kernel_detached ? "detached it" : "still shows it attached");
+  for (const auto& [exit, source] : {std::pair{stopped->kernel_exit, "the kernel log"},
+                                     std::pair{stopped->loader_exit, "the scheduler's log"}}) {
+    if (!exit) continue;
+    fmt::print("exit: {} ({}){} (from {})\n", to_string(exit->kind), exit->reason,
+               exit->message.empty() ? std::string() : ": " + exit->message, source);
+  }
   return code;
 }
 

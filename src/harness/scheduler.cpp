@@ -31,6 +31,13 @@ struct SchedulerState {
   std::uint64_t log_start = 0;  // the log is appended to: this run's part starts here
 
   std::string log_tail() const { return tail_lines(spec.log_path, 20, log_start); }
+  // This run's part of the log, as much as the bounded reader keeps.
+  std::string log_text() const { return tail_lines(spec.log_path, kLogWindow, log_start); }
+  // The kernel's exit line since the start, else one in the scheduler's log.
+  std::optional<ScxExit> kernel_exit(const std::string& log) const {
+    auto e = find_scx_exit(kernel_text);
+    return e ? e : find_scx_exit(log);
+  }
   // Places the scheduler in a cgroup of its own, or says why it cannot.
   void contain() {
     if (spec.cgroup_parent.empty()) {
@@ -52,6 +59,13 @@ struct SchedulerState {
       containment = fmt::format("process group only ({})", c.error().message);
     }
     containment += ": a helper that leaves the process group (setsid) survives the stop";
+  }
+  // The kernel prints why it disabled a scheduler before it turns `state`
+  // from "disabling" to "disabled": wait for that (bounded), then read the log.
+  void settle_detach() {
+    const auto deadline = Clock::now() + spec.exit_settle;
+    while (sysfs->read().state == "disabling" && Clock::now() < deadline) sysfs->wait({}, deadline);
+    append_bounded(kernel_text, kernel_log->read_new());
   }
   // Ends the scheduler and everything it started for good, and withdraws the published pid.
   void finish(Clock::time_point deadline) {
@@ -89,6 +103,13 @@ using std::chrono::milliseconds;
 
 milliseconds since(Clock::time_point t) {
   return duration_cast<milliseconds>(Clock::now() - t);
+}
+
+// Several lines as one, for a message that must stay one line.
+std::string one_line(std::string text) {
+  for (std::size_t at = 0; (at = text.find('\n', at)) != std::string::npos;)
+    text.replace(at, 1, " | ");
+  return text;
 }
 
 bool kernel_shows_detached(const SchedExtStatus& s) {
@@ -213,7 +234,9 @@ tl::expected<Scheduler, StartError> Scheduler::start(SchedulerSpec spec) {
   for (;;) {
     status = s->sysfs->read();
     sysfs_seen = sysfs_seen || status.present;
-    if (!attached && status.present && !status.ops.empty()) {
+    // Attached once the kernel has switched every task to it: `ops` names it
+    // as soon as it registers, while `state` still says "enabling".
+    if (!attached && status.present && !status.ops.empty() && status.state == "enabled") {
       attached = true;
       s->attached_at = Clock::now();
       s->name = status.ops;
@@ -234,15 +257,22 @@ tl::expected<Scheduler, StartError> Scheduler::start(SchedulerSpec spec) {
       e.alive_for = since(s->spawned_at);
       e.had_attached = attached;
       s->finish(Clock::now() + sp.kill_timeout);  // helpers it left behind
-      e.message = fmt::format(
-          "'{}' {} {} ms after it started, {}. Likely causes: its BPF program failed to load or "
-          "the verifier rejected it, missing privileges (run as root), a kernel feature it "
-          "needs is missing, or bad arguments. Look for 'libbpf:' and verifier lines in {}.",
-          sp.binary, e.exit.describe(), e.alive_for.count(),
+      e.verifier = find_verifier_lines(s->log_text());
+      const std::string died = fmt::format(
+          "'{}' {} {} ms after it started, {}.", sp.binary, e.exit.describe(), e.alive_for.count(),
           attached ? fmt::format("after attaching but within the {} ms liveness window",
                                  sp.liveness_window.count())
-                   : "before it attached",
-          sp.log_path);
+                   : "before it attached");
+      e.message =
+          e.verifier.empty()
+              ? fmt::format(
+                    "{} Likely causes: its BPF program failed to load or the verifier rejected "
+                    "it, missing privileges (run as root), a kernel feature it needs is missing, "
+                    "or bad arguments. Look for 'libbpf:' and verifier lines in {}.",
+                    died, sp.log_path)
+              : fmt::format(
+                    "{} The verifier refused its BPF program: {}. The whole verifier log is in {}.",
+                    died, one_line(e.verifier), sp.log_path);
       e.log_tail = s->log_tail();
       return tl::unexpected<StartError>(std::move(e));
     }
@@ -264,11 +294,15 @@ tl::expected<Scheduler, StartError> Scheduler::start(SchedulerSpec spec) {
       e.last_seen = status;
       s->finish(now + sp.kill_timeout);
       e.message = fmt::format(
-          "'{}' stayed alive for {} ms but never attached: {}/root/ops stayed empty (state "
-          "'{}'). It was killed. Likely causes: slow initialization (raise the attach timeout), "
-          "an attach that failed without the scheduler exiting, or another scheduler holding "
-          "sched_ext. Look at {}.",
-          sp.binary, sp.attach_timeout.count(), sp.sysfs_root, status.state, sp.log_path);
+          "'{}' stayed alive for {} ms but never attached: {}/root/ops {} (state '{}'). It was "
+          "killed. Likely causes: slow initialization (raise the attach timeout), an attach "
+          "that failed without the scheduler exiting, or another scheduler holding sched_ext. "
+          "Look at {}.",
+          sp.binary, sp.attach_timeout.count(), sp.sysfs_root,
+          status.ops.empty()
+              ? std::string("stayed empty")
+              : fmt::format("named '{}' but the kernel never finished enabling it", status.ops),
+          status.state, sp.log_path);
       e.log_tail = s->log_tail();
       return tl::unexpected<StartError>(std::move(e));
     }
@@ -285,22 +319,29 @@ std::optional<DetachedWhileRunning> Scheduler::watch(std::chrono::milliseconds d
   for (;;) {
     const SchedExtStatus status = s_->sysfs->read();
     internal::append_bounded(s_->kernel_text, s_->kernel_log->read_new());
-    const bool died = s_->child->has_exited();
+    bool died = s_->child->has_exited();
     if (died || kernel_shows_detached(status)) {
       DetachedWhileRunning e;
-      e.process_died = died;
       e.state = status.state;
+      s_->settle_detach();
+      // A dying scheduler's link closes before its exit shows: look again.
+      died = died || s_->child->has_exited();
+      e.process_died = died;
       if (died) {
         e.exit = s_->child->reap();
         s_->finish(Clock::now() + s_->spec.kill_timeout);
       }
+      const std::string log = s_->log_text();
       e.log_tail = s_->log_tail();
-      e.kernel_exit = find_scx_exit(s_->kernel_text);
-      if (!e.kernel_exit) e.kernel_exit = find_scx_exit(e.log_tail);
-      const std::string why = e.kernel_exit
-                                  ? fmt::format(" The kernel says: {} ({}).", e.kernel_exit->reason,
-                                                to_string(e.kernel_exit->kind))
-                                  : std::string();
+      e.kernel_exit = s_->kernel_exit(log);
+      e.loader_exit = find_loader_exit(log);
+      const std::string why =
+          e.kernel_exit
+              ? fmt::format(
+                    " The kernel says: {} ({}){}.", e.kernel_exit->reason,
+                    to_string(e.kernel_exit->kind),
+                    e.kernel_exit->message.empty() ? std::string() : ": " + e.kernel_exit->message)
+              : std::string();
       e.message = died ? fmt::format(
                              "scheduler '{}' {} while attached (sched_ext state '{}').{} Look at "
                              "the end of {} for its last words.",
@@ -353,6 +394,10 @@ tl::expected<StopReport, WedgedOnStop> Scheduler::stop() {
     s_->sysfs->wait({}, detach_end);
   }
   report.took = since(t0);
+  internal::append_bounded(s_->kernel_text, s_->kernel_log->read_new());
+  const std::string log = s_->log_text();
+  report.kernel_exit = s_->kernel_exit(log);
+  report.loader_exit = find_loader_exit(log);
   s_->stopped = report;
   return report;
 }

@@ -754,24 +754,5 @@ TEST_F(SchedulerTest, OtherThreadsReadThePublishedPid) {
   EXPECT_EQ(cell->load(), 0);
 }
 
-// Against a real sched_ext kernel: SCXKIT_REAL_SCHEDULER=/path/to/scx_simple.
-TEST(RealSchedExt, StartsAndStopsARealScheduler) {
-  const char* bin = std::getenv("SCXKIT_REAL_SCHEDULER");
-  if (bin == nullptr) GTEST_SKIP() << "set SCXKIT_REAL_SCHEDULER to a sched_ext scheduler binary";
-  if (!read_sched_ext_status("/sys/kernel/sched_ext").present) {
-    GTEST_SKIP() << "this kernel has no /sys/kernel/sched_ext";
-  }
-  SchedulerSpec sp;
-  sp.binary = bin;
-  sp.log_path = "/tmp/scxkit-real-scheduler.log";
-  auto s = Scheduler::start(sp);
-  ASSERT_TRUE(s) << problem_of(s.error()).message;
-  EXPECT_FALSE(s->name().empty());
-  EXPECT_FALSE(s->watch(2s));
-  auto stopped = s->stop();
-  ASSERT_TRUE(stopped) << stopped.error().message;
-  EXPECT_TRUE(stopped->kernel_detached);
-}
-
 }  // namespace
 }  // namespace scxkit

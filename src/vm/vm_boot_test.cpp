@@ -210,11 +210,44 @@ TEST_F(VmBoot, SchedStartAttachesTheFifoExampleAndStopsItCleanly) {
   EXPECT_EQ(r.status, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("attached: 'fifo'"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("the kernel detached it"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("exit: UNREG (unregistered from user space) (from the kernel log)"),
+            std::string::npos)
+      << r.out;
   EXPECT_NE(r.out.find("scx_fifo: exit kind 64 (UNREG) code 0, detached on request; reason: "
                        "unregistered from user space"),
             std::string::npos)
       << "the loader's exit record " << r.out;
   EXPECT_TRUE(r.out.size() >= 9 && r.out.substr(r.out.size() - 9) == "disabled\n") << r.out;
+#endif
+}
+
+// The harness's lifecycle tests (src/harness/sched_ext_real_test.cpp) run
+// inside one guest, one after another, against the real /sys/kernel/sched_ext
+// and the example schedulers: attach and graceful stop, a verifier rejection,
+// a stall, scx_bpf_error(), sysrq-S, a killed loader.
+TEST_F(VmBoot, TheHarnessLifecycleHoldsAgainstTheRealKernel) {
+#ifndef SCXKIT_HARNESS_TEST
+  GTEST_SKIP() << "the example schedulers were not built (SCXKIT_BUILD_EXAMPLES=OFF)";
+#else
+  const auto start = Clock::now();
+  const auto r =
+      scxkit({"vm", "run", "-q", "--add", SCXKIT_HARNESS_TEST, "--add", SCXKIT_EXAMPLE_VTIME,
+              "--add", SCXKIT_EXAMPLE_STALL, "--add", SCXKIT_EXAMPLE_ERROR, "--add",
+              SCXKIT_EXAMPLE_REJECT, "--", SCXKIT_HARNESS_TEST, "--gtest_filter=RealSchedExt.*"});
+  const auto took = std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - start);
+  EXPECT_EQ(r.status, 0) << r.out << r.err;
+  for (const char* name :
+       {"AttachesWithItsRealNameAndStopsGracefully",
+        "AVerifierRejectionIsADeathDuringTheLivenessGateWithTheVerifierLines",
+        "AStalledTaskGetsTheSchedulerKickedOutWithErrorStall",
+        "ScxBpfErrorGetsTheSchedulerKickedOutWithErrorBpfAndItsMessage",
+        "SysrqSGetsTheSchedulerKickedOutWithSysrq", "AKilledLoaderLeavesNothingAttached"}) {
+    EXPECT_NE(r.out.find(fmt::format("[       OK ] RealSchedExt.{}", name)), std::string::npos)
+        << name << " did not pass inside the guest:\n"
+        << r.out << r.err;
+  }
+  std::printf("the lifecycle suite in the guest took %lld s, boot included\n",
+              static_cast<long long>(took.count()));
 #endif
 }
 
