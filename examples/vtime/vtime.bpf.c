@@ -5,7 +5,10 @@
  * gets about twice the CPU. Runnable tasks wait in one queue ordered by that
  * time; a waking task with an idle CPU at hand goes straight to it. A task
  * that slept long is not allowed to bank more than one slice of credit, or it
- * would own the CPUs when it wakes. */
+ * would own the CPUs when it wakes. When a slice ends the kernel asks for the
+ * next task before it queues the one that ran: that one keeps the CPU for
+ * another slice if it is still the furthest behind, or two tasks would simply
+ * take turns whatever their weights. */
 #include "vmlinux.h"
 
 #include <bpf/bpf_helpers.h>
@@ -45,8 +48,23 @@ void BPF_PROG(vtime_enqueue, struct task_struct* p, u64 enq_flags) {
   scx_bpf_dsq_insert_vtime(p, VTIME_DSQ, SCX_SLICE_DFL, vtime, enq_flags);
 }
 
+/* What the slice `p` used costs it in virtual time. */
+static u64 charge(const struct task_struct* p) {
+  return (SCX_SLICE_DFL - p->scx.slice) * 100 / p->scx.weight;
+}
+
 SEC("struct_ops/vtime_dispatch")
 void BPF_PROG(vtime_dispatch, s32 cpu, struct task_struct* prev) {
+  if (prev && (prev->scx.flags & SCX_TASK_QUEUED)) {
+    const u64 prev_vtime = prev->scx.dsq_vtime + charge(prev);
+    struct task_struct* next = scx_bpf_dsq_peek(VTIME_DSQ);
+    if (!next || !before(next->scx.dsq_vtime, prev_vtime)) {
+      /* Charged here, as stopping() only sees the slice it is given now. */
+      prev->scx.dsq_vtime = prev_vtime;
+      prev->scx.slice = SCX_SLICE_DFL;
+      return;
+    }
+  }
   scx_bpf_dsq_move_to_local(VTIME_DSQ);
 }
 
@@ -59,7 +77,7 @@ void BPF_PROG(vtime_running, struct task_struct* p) {
 SEC("struct_ops/vtime_stopping")
 void BPF_PROG(vtime_stopping, struct task_struct* p, bool runnable) {
   /* Charge what it used of its slice, inversely to its weight. */
-  p->scx.dsq_vtime += (SCX_SLICE_DFL - p->scx.slice) * 100 / p->scx.weight;
+  p->scx.dsq_vtime += charge(p);
 }
 
 SEC("struct_ops/vtime_enable")

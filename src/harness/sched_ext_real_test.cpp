@@ -3,12 +3,17 @@
 // and the VM tier runs them inside Debian's sched_ext kernel
 // (VmBoot.TheHarnessLifecycleHoldsAgainstTheRealKernel in src/vm).
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -105,6 +110,54 @@ TEST_F(RealSchedExt, AttachesWithItsRealNameAndStopsGracefully) {
   std::printf("vtime: attached %lld ms after start, stopped in %lld ms\n",
               static_cast<long long>(s->attach_time().count()),
               static_cast<long long>(stopped->took.count()));
+}
+
+// CPU time (ns) a task has run, from /proc/<pid>/schedstat.
+std::uint64_t ran_ns(pid_t pid) {
+  std::ifstream in(fs::path("/proc") / std::to_string(pid) / "schedstat");
+  std::uint64_t ns = 0;
+  in >> ns;
+  return ns;
+}
+
+// A child spinning on CPU 0 at `nice`, until killed.
+pid_t spin_on_cpu0(int nice) {
+  const pid_t pid = fork();
+  if (pid != 0) return pid;
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(0, &one);
+  if (sched_setaffinity(0, sizeof(one), &one) != 0 || setpriority(PRIO_PROCESS, 0, nice) != 0) {
+    _exit(1);
+  }
+  for (;;) asm volatile("" ::: "memory");  // spins; the compiler may not drop the loop
+}
+
+TEST_F(RealSchedExt, VtimeSharesACpuByWeight) {
+  REQUIRE_EXAMPLES();
+  auto s = Scheduler::start(spec(SCXKIT_EXAMPLE_VTIME));
+  ASSERT_TRUE(s) << problem_of(s.error()).message << "\n" << problem_of(s.error()).log_tail;
+  // nice 0 is weight 100 to sched_ext, nice 5 weight 33 (335/1024 of it): vtime
+  // charges the lighter task three times as much per slice it runs.
+  const pid_t heavy = spin_on_cpu0(0), light = spin_on_cpu0(5);
+  ASSERT_GT(heavy, 0);
+  ASSERT_GT(light, 0);
+  std::this_thread::sleep_for(500ms);  // both queued on CPU 0 by now
+  const std::uint64_t heavy0 = ran_ns(heavy), light0 = ran_ns(light);
+  std::this_thread::sleep_for(3s);
+  const std::uint64_t heavy_ran = ran_ns(heavy) - heavy0, light_ran = ran_ns(light) - light0;
+  for (pid_t pid : {heavy, light}) {
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+  }
+  EXPECT_FALSE(s->watch(10ms)) << "vtime was kicked out while the spinners ran";
+  ASSERT_TRUE(s->stop());
+  ASSERT_GT(light_ran, 0u) << "the nice 5 spinner never ran";
+  const double ratio = static_cast<double>(heavy_ran) / static_cast<double>(light_ran);
+  std::printf("vtime: nice 0 ran %.0f ms, nice 5 ran %.0f ms on CPU 0 (ratio %.2f, weights 3.03)\n",
+              heavy_ran / 1e6, light_ran / 1e6, ratio);
+  EXPECT_GT(ratio, 2.0);
+  EXPECT_LT(ratio, 4.5);
 }
 
 TEST_F(RealSchedExt, AVerifierRejectionIsADeathDuringTheLivenessGateWithTheVerifierLines) {

@@ -224,7 +224,8 @@ TEST_F(VmBoot, SchedStartAttachesTheFifoExampleAndStopsItCleanly) {
 // The harness's lifecycle tests (src/harness/sched_ext_real_test.cpp) run
 // inside one guest, one after another, against the real /sys/kernel/sched_ext
 // and the example schedulers: attach and graceful stop, a verifier rejection,
-// a stall, scx_bpf_error(), sysrq-S, a killed loader.
+// a stall, scx_bpf_error(), sysrq-S, a killed loader; and vtime sharing a
+// CPU by weight.
 TEST_F(VmBoot, TheHarnessLifecycleHoldsAgainstTheRealKernel) {
 #ifndef SCXKIT_HARNESS_TEST
   GTEST_SKIP() << "the example schedulers were not built (SCXKIT_BUILD_EXAMPLES=OFF)";
@@ -236,12 +237,12 @@ TEST_F(VmBoot, TheHarnessLifecycleHoldsAgainstTheRealKernel) {
               SCXKIT_EXAMPLE_REJECT, "--", SCXKIT_HARNESS_TEST, "--gtest_filter=RealSchedExt.*"});
   const auto took = std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - start);
   EXPECT_EQ(r.status, 0) << r.out << r.err;
-  for (const char* name :
-       {"AttachesWithItsRealNameAndStopsGracefully",
-        "AVerifierRejectionIsADeathDuringTheLivenessGateWithTheVerifierLines",
-        "AStalledTaskGetsTheSchedulerKickedOutWithErrorStall",
-        "ScxBpfErrorGetsTheSchedulerKickedOutWithErrorBpfAndItsMessage",
-        "SysrqSGetsTheSchedulerKickedOutWithSysrq", "AKilledLoaderLeavesNothingAttached"}) {
+  for (const char* name : {"AttachesWithItsRealNameAndStopsGracefully",
+                           "AVerifierRejectionIsADeathDuringTheLivenessGateWithTheVerifierLines",
+                           "AStalledTaskGetsTheSchedulerKickedOutWithErrorStall",
+                           "ScxBpfErrorGetsTheSchedulerKickedOutWithErrorBpfAndItsMessage",
+                           "SysrqSGetsTheSchedulerKickedOutWithSysrq",
+                           "AKilledLoaderLeavesNothingAttached", "VtimeSharesACpuByWeight"}) {
     EXPECT_NE(r.out.find(fmt::format("[       OK ] RealSchedExt.{}", name)), std::string::npos)
         << name << " did not pass inside the guest:\n"
         << r.out << r.err;
