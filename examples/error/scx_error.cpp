@@ -29,5 +29,11 @@ int main(int argc, char** argv) {
                                   .while_attached =
                                       [&](error& s, std::chrono::milliseconds t) {
                                         if (t >= arm_ms) s.bss->armed = true;
+                                      },
+                                  .after_detach =
+                                      [](error& s) {
+                                        std::printf(
+                                            "scx_error: %llu dispatches counted while armed\n",
+                                            static_cast<unsigned long long>(s.bss->nr_dispatches));
                                       }});
 }

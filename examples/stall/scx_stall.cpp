@@ -52,20 +52,24 @@ int main(int argc, char** argv) {
   std::printf("scx_stall: stalling %s, watchdog timeout %llu ms\n",
               comm.empty() ? ("task " + std::to_string(victim)).c_str() : comm.c_str(),
               static_cast<unsigned long long>(timeout_ms));
-  const int code =
-      scx_example::run<stall>({.prog = "scx_stall",
-                               .open = stall__open,
-                               .load = stall__load,
-                               .destroy = stall__destroy,
-                               .ops = [](stall* s) { return s->maps.stall_ops; },
-                               .configure =
-                                   [&](stall& s) {
-                                     s.struct_ops.stall_ops->timeout_ms =
-                                         static_cast<__u32>(timeout_ms);
-                                     s.rodata->victim_pid = victim;
-                                     std::strncpy(const_cast<char*>(s.rodata->victim_comm),
-                                                  comm.c_str(), sizeof(s.rodata->victim_comm) - 1);
-                                   }});
+  const int code = scx_example::run<stall>(
+      {.prog = "scx_stall",
+       .open = stall__open,
+       .load = stall__load,
+       .destroy = stall__destroy,
+       .ops = [](stall* s) { return s->maps.stall_ops; },
+       .configure =
+           [&](stall& s) {
+             s.struct_ops.stall_ops->timeout_ms = static_cast<__u32>(timeout_ms);
+             s.rodata->victim_pid = victim;
+             std::strncpy(const_cast<char*>(s.rodata->victim_comm), comm.c_str(),
+                          sizeof(s.rodata->victim_comm) - 1);
+           },
+       .after_detach =
+           [](stall& s) {
+             std::printf("scx_stall: kept the victim off the CPUs %llu times\n",
+                         static_cast<unsigned long long>(s.bss->nr_withheld));
+           }});
   if (own_victim > 0) {
     kill(own_victim, SIGKILL);
     waitpid(own_victim, nullptr, 0);
