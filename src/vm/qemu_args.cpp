@@ -37,7 +37,11 @@ namespace internal {
 std::string kernel_cmdline() {
   // no_timer_check: on a loaded host the emulated timer can miss the boot-time
   // IO-APIC check's window, and the kernel panics "IO-APIC + timer doesn't work!".
-  return "console=ttyS0,115200 panic=-1 no_timer_check printk.devkmsg=on rdinit=/init";
+  // nosoftlockup: a starved emulator stops the guest's clock for seconds; the
+  // soft-lockup detector then reports "BUG: soft lockup" (a failed run) and
+  // sched_ext kicks the attached scheduler out on it.
+  return "console=ttyS0,115200 panic=-1 no_timer_check nosoftlockup printk.devkmsg=on "
+         "rdinit=/init";
 }
 
 Result<std::vector<std::string>> qemu_argv(const MachineSpec& m) {

@@ -57,6 +57,8 @@ TEST(QemuArgs, SingleThreadedTcgWithConsoleAndChannelOnInheritedDescriptors) {
   EXPECT_NE(after(*a, "-append").find("panic=-1"), std::string::npos);
   EXPECT_NE(after(*a, "-append").find("no_timer_check"), std::string::npos)
       << "a loaded host makes the IO-APIC timer check panic the guest";
+  EXPECT_NE(after(*a, "-append").find("nosoftlockup"), std::string::npos)
+      << "a loaded host makes the soft-lockup detector fail runs and kick schedulers out";
 }
 
 TEST(QemuArgs, KvmUsesTheHostCpu) {
