@@ -3,7 +3,6 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -61,9 +60,7 @@ int attach_and_hold(const char* prog, bpf_map* ops, const scx_exit_record& recor
   std::printf("%s: attached\n", prog);
   std::fflush(stdout);
   // The BPF side writes `kind` last; an acquire load orders the strings before it.
-  auto kind = [&] {
-    return std::atomic_ref<const unsigned int>(record.kind).load(std::memory_order_acquire);
-  };
+  auto kind = [&] { return __atomic_load_n(&record.kind, __ATOMIC_ACQUIRE); };
   const auto attached_at = std::chrono::steady_clock::now();
   while (g_stop == 0 && kind() == 0) {
     if (while_attached) {

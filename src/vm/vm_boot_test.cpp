@@ -197,16 +197,20 @@ TEST_F(VmBoot, TheCachedKernelHasSchedExtBtfAndABootablePvhVmlinux) {
   EXPECT_FALSE(has_pvh_entry(*self));
 }
 
-// The harness's `scxkit sched start`, unchanged, against the real kernel.
-TEST_F(VmBoot, SchedStartAttachesTheFifoExampleAndStopsItCleanly) {
-#ifndef SCXKIT_EXAMPLE_FIFO
+// The harness's `scxkit sched start`, unchanged, against the real kernel: fifo
+// attaches and stops cleanly; the verifier's refusal of `reject` is exit 4
+// with the verifier's words on the one error line.
+TEST_F(VmBoot, SchedStartAttachesFifoStopsItCleanlyAndReportsAVerifierRejection) {
+#if !defined(SCXKIT_EXAMPLE_FIFO) || !defined(SCXKIT_EXAMPLE_REJECT)
   GTEST_SKIP() << "the examples were not built (SCXKIT_BUILD_EXAMPLES=OFF)";
 #else
-  const auto r =
-      scxkit({"vm", "run", "-q", "--add", SCXKIT_EXAMPLE_FIFO, "--", "sh", "-c",
-              fmt::format("scxkit sched start --hold 1 --log /tmp/fifo.log {}; code=$?; "
-                          "cat /tmp/fifo.log; cat /sys/kernel/sched_ext/state; exit $code",
-                          SCXKIT_EXAMPLE_FIFO)});
+  const auto r = scxkit(
+      {"vm", "run", "-q", "--add", SCXKIT_EXAMPLE_FIFO, "--add", SCXKIT_EXAMPLE_REJECT, "--", "sh",
+       "-c",
+       fmt::format("scxkit sched start --hold 1 --log /tmp/fifo.log {}; code=$?; "
+                   "cat /tmp/fifo.log; echo state: $(cat /sys/kernel/sched_ext/state); "
+                   "scxkit sched start --log /tmp/reject.log {}; echo reject exit $?; exit $code",
+                   SCXKIT_EXAMPLE_FIFO, SCXKIT_EXAMPLE_REJECT)});
   EXPECT_EQ(r.status, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("attached: 'fifo'"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("the kernel detached it"), std::string::npos) << r.out;
@@ -217,7 +221,12 @@ TEST_F(VmBoot, SchedStartAttachesTheFifoExampleAndStopsItCleanly) {
                        "unregistered from user space"),
             std::string::npos)
       << "the loader's exit record " << r.out;
-  EXPECT_TRUE(r.out.size() >= 9 && r.out.substr(r.out.size() - 9) == "disabled\n") << r.out;
+  EXPECT_NE(r.out.find("\nstate: disabled\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("reject exit 4\n"), std::string::npos) << r.out << r.err;
+  EXPECT_TRUE(std::regex_search(
+      r.err, std::regex("\nscxkit: [^\n]*The verifier refused its BPF program: invalid access "
+                        "to map value, value_size=8 off=24 size=8[^\n]*\n$")))
+      << r.err;
 #endif
 }
 
