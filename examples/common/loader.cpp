@@ -40,10 +40,6 @@ void catch_stop_signals() {
   sigaction(SIGTERM, &sa, nullptr);
 }
 
-bool stop_requested() {
-  return g_stop != 0;
-}
-
 int load_failed(const char* prog) {
   std::fprintf(stderr, "%s: loading the BPF scheduler failed: %s\n", prog, std::strerror(errno));
   return kFailed;

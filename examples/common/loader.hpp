@@ -32,7 +32,6 @@ inline constexpr int kUsage = 64;
 // SIGINT and SIGTERM ask attach_and_hold() to detach. Call it before loading,
 // so a stop request during a slow load is not lost.
 void catch_stop_signals();
-bool stop_requested();
 
 // Says what failed to load (libbpf has printed why, the verifier's log
 // included) and returns kFailed.
