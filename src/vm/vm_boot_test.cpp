@@ -210,8 +210,10 @@ TEST_F(VmBoot, SchedStartAttachesTheFifoExampleAndStopsItCleanly) {
   EXPECT_EQ(r.status, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("attached: 'fifo'"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("the kernel detached it"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("scx_fifo: exit kind 64 (detached on request)"), std::string::npos)
-      << "the loader's exit record: UNREG " << r.out;
+  EXPECT_NE(r.out.find("scx_fifo: exit kind 64 (UNREG) code 0, detached on request; reason: "
+                       "unregistered from user space"),
+            std::string::npos)
+      << "the loader's exit record " << r.out;
   EXPECT_TRUE(r.out.size() >= 9 && r.out.substr(r.out.size() - 9) == "disabled\n") << r.out;
 #endif
 }
