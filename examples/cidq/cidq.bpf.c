@@ -21,6 +21,7 @@
 #include <bpf/bpf_tracing.h>
 
 #include "cidq.h"
+#include "example_exit.bpf.h"
 #include "scxkit/bpf/arena.h"
 /* The kernel's own struct scx_cid_topo / scx_cmask, checked against scxkit's
  * layout at compile time. */
@@ -56,7 +57,6 @@ __u64 ring_head;
 __u64 ring_missing;
 
 struct cidq_cid_table cid_table;
-struct cidq_exit_record exit_record;
 
 SEC("struct_ops.s/cidq_init")
 s32 BPF_PROG(cidq_init) {
@@ -151,16 +151,6 @@ void BPF_PROG(cidq_dispatch, s32 cid, struct task_struct* prev) {
   scx_bpf_dsq_move_to_local(SHARED_DSQ);
 }
 
-SEC("struct_ops/cidq_exit")
-void BPF_PROG(cidq_exit, struct scx_exit_info* ei) {
-  exit_record.exit_code = ei->exit_code;
-  bpf_probe_read_kernel_str(exit_record.reason, sizeof(exit_record.reason), ei->reason);
-  bpf_probe_read_kernel_str(exit_record.msg, sizeof(exit_record.msg), ei->msg);
-  /* The loader polls `kind` to notice a kick-out and reads the strings only
-   * after detaching (when ops.exit has returned). */
-  exit_record.kind = ei->kind;
-}
-
 SEC(".struct_ops.link")
 struct sched_ext_ops_cid cidq_ops = {
     .init = (void*)cidq_init,
@@ -168,6 +158,6 @@ struct sched_ext_ops_cid cidq_ops = {
     .set_cmask = (void*)cidq_set_cmask,
     .enqueue = (void*)cidq_enqueue,
     .dispatch = (void*)cidq_dispatch,
-    .exit = (void*)cidq_exit,
+    .exit = (void*)example_exit,
     .name = "cidq",
 };

@@ -38,11 +38,3 @@ struct cidq_cid_table {
   int cid_to_cpu[CIDQ_MAX_CPUS];        /* by cid */
   struct cidq_topo topo[CIDQ_MAX_CPUS]; /* by cid */
 };
-
-/* The kernel's exit record, copied by ops.exit (struct scx_exit_info). */
-struct cidq_exit_record {
-  unsigned int kind; /* enum scx_exit_kind: 64 UNREG, 1025 ERROR_BPF, 1026 ERROR_STALL, ... */
-  long long exit_code;
-  char reason[128];
-  char msg[1024];
-};

@@ -68,7 +68,8 @@ class CidqVm : public ::testing::Test {
     };
     EXPECT_EQ(count(table), checks) << r.out;
     EXPECT_EQ(count(affinity), checks) << r.out;
-    EXPECT_EQ(count(std::regex("exit kind 64 \\(detached on request\\)")), checks) << r.out;
+    EXPECT_EQ(count(std::regex("exit kind 64 \\(UNREG\\) code 0, detached on request")), checks)
+        << r.out;
     for (auto it = std::sregex_iterator(r.out.begin(), r.out.end(), affinity);
          it != std::sregex_iterator(); ++it) {
       const unsigned tasks = std::stoul((*it)[1]), enable = std::stoul((*it)[3]);
@@ -97,28 +98,25 @@ class CidqVm : public ::testing::Test {
 std::string CidqVm::skip_;
 
 TEST_F(CidqVm, OneVcpu) {
-  run_in_guest({"--cpus", "1"}, {"--check-cids --check-affinity 4"});
+  run_in_guest({"--cpus", "1"}, {"--check 4"});
 }
 
 // CPU 1 offline before the second run: the kernel numbers it in the tail.
 TEST_F(CidqVm, TwoVcpusAndOneOffline) {
-  run_in_guest({"--cpus", "2"}, {"--check-cids --check-affinity 6 --rounds 3",
-                                 "!echo 0 > /sys/devices/system/cpu/cpu1/online",
-                                 "--check-cids --check-affinity 2"});
+  run_in_guest({"--cpus", "2"}, {"--check 6 --rounds 3",
+                                 "!echo 0 > /sys/devices/system/cpu/cpu1/online", "--check 2"});
 }
 
 // 2 cores x 2 threads; one run with a shard per core.
 TEST_F(CidqVm, FourVcpusWithSmt) {
   run_in_guest({"--topology", "1,2,2"},
-               {"--check-cids --check-affinity 8 --rounds 3",
-                "--check-cids --shard-size 1 --check-affinity 2 --rounds 1"});
+               {"--check 8 --rounds 3", "--shard-size 1 --check 2 --rounds 1"});
 }
 
 // 2 sockets x 2 cores x 2 threads on 2 NUMA nodes; shards of 3 cut each LLC.
 TEST_F(CidqVm, EightVcpusSmtAndTwoNumaNodes) {
   run_in_guest({"--topology", "2,2,2", "--numa", "2", "--memory", "1024"},
-               {"--check-cids --check-affinity 8 --rounds 3",
-                "--check-cids --shard-size 3 --check-affinity 2 --rounds 1"});
+               {"--check 8 --rounds 3", "--shard-size 3 --check 2 --rounds 1"});
 }
 
 }  // namespace
