@@ -47,6 +47,11 @@ class Session {
     if (!check_) {
       for (scx_cidq::CmaskEvent& e : ring_->drain())
         fmt::print("scx_cidq: {}\n", describe(e, table_));
+      if (ring_->lost() > reported_lost_) {
+        fmt::print("scx_cidq: {} records lost so far (the ring holds {})\n", ring_->lost(),
+                   CIDQ_LOG_SLOTS);
+        reported_lost_ = ring_->lost();
+      }
       std::fflush(stdout);
       return;
     }
@@ -110,6 +115,7 @@ class Session {
   std::optional<scx_cidq::Ring> ring_;
   bool done_ = false;
   unsigned failures_ = 0;
+  std::uint64_t reported_lost_ = 0;
 };
 
 }  // namespace
