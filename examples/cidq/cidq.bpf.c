@@ -10,10 +10,11 @@
  *   cmask per CPU from it and builds a task's allowed CPUs there, as cids,
  *   whenever the task enters the scheduler (ops.enable, args->cmask_arena_addr)
  *   or its affinity changes (ops.set_cmask). Each callback appends a record to
- *   a ring in the same arena: the task, the CPU, the cmask's arena address and
- *   a copy of its bytes (the scratch is rebuilt on that CPU's next change).
- *   The loader reads the ring from user space and decodes the copies with
- *   scxkit's Cmask. */
+ *   a ring in the same arena: the task, the CPU, the cmask's address as the
+ *   kernel passed it (a bare 32-bit arena offset on 7.3) and a copy of its
+ *   bytes (the scratch is rebuilt on that CPU's next change). The loader reads
+ *   the ring from user space and decodes the copies with scxkit's Cmask.
+ * ops.exit is the examples' shared callback (examples/common). */
 #define BPF_NO_KFUNC_PROTOTYPES
 #include "vmlinux.h"
 
