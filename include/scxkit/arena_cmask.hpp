@@ -35,12 +35,6 @@ struct ArenaCmask {
 Result<ArenaCmask> alloc_arena_cmask(Arena& arena, Pool& pool, std::uint32_t base,
                                      std::uint32_t nr_cids, std::uint32_t alloc_cids);
 
-// The address BPF code holds for the arena object at `offset`: the user-view
-// form, clear_low32(user_vm_start) + offset (BPF arena pointers carry it).
-inline std::uint64_t arena_bpf_address(const Arena& arena, std::uint32_t offset) {
-  return reinterpret_cast<std::uint64_t>(arena.user_addr(offset));
-}
-
 class SetCmaskScratch {
  public:
   // Scheduler enable: one cmask per possible CPU of `table`, window
@@ -59,9 +53,11 @@ class SetCmaskScratch {
 
   // What the kernel does before ops_cid.set_cmask(): writes `cpus` into the
   // scratch cmask of `cpu` (the CPU running the call) and returns the arena
-  // address set_cmask receives. One caller per CPU at a time, as the kernel's
-  // rq lock guarantees. Errors: cpu not possible, released, or the set names a
-  // CPU that is not possible.
+  // address set_cmask receives — as Debian's 7.3 kernel passes it (seen by
+  // examples/cidq), the bare 32-bit arena offset; BPF code dereferences it as
+  // any arena pointer, user space at clear_low32(user_vm_start) + offset. One caller per CPU at a
+  // time, as the kernel's rq lock guarantees. Errors: cpu not possible, released, or the set names
+  // a CPU that is not possible.
   Result<std::uint64_t> build(std::uint32_t cpu, const cpu_set_t& cpus);
   // The arena offset of `cpu`'s scratch cmask.
   Result<std::uint32_t> offset(std::uint32_t cpu) const;

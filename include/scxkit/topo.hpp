@@ -7,9 +7,16 @@
 // a core CPU by CPU, ascending, handing out dense cids 0, 1, 2, ... Each level
 // is an intersection with what is left of its parent, so an LLC that straddles
 // two nodes becomes two LLC units. Possible CPUs that got no cid (normally the
-// offline ones, and online CPUs without a NUMA node) follow as a tail with all
-// topology fields -1. The LLC of a CPU is the last cacheinfo leaf's shared CPU
+// offline ones, and online CPUs without a NUMA node) follow as a tail with
+// core, LLC and node fields -1. The LLC of a CPU is the last cacheinfo leaf's shared CPU
 // set; a CPU without cacheinfo uses its node's CPUs instead.
+//
+// Every cid also belongs to a shard, a run of whole cores inside one LLC unit.
+// With S the scheduler's ops.cid_shard_size (24 by default), an LLC unit of N
+// CPUs is cut into max(ceil(N / S), ceil(N / 512)) shards, its cores spread
+// evenly over them (the first shards take one core more); a shard also ends
+// early when the next core would take it past min(S, 512) cids. The
+// no-topology tail is packed into shards of min(S, 512) cids.
 //
 // A MachineTopology holds what that walk reads; it comes from the host's sysfs
 // or from a described machine (nodes x LLCs x cores x threads), so tests can
@@ -63,7 +70,9 @@ struct TopologySpec {
   std::vector<std::uint32_t> offline;  // possible CPUs that are not online
 };
 
-inline constexpr std::uint32_t kMaxDescribedCpus = 8192;  // the kernel's NR_CPUS cap for cids
+inline constexpr std::uint32_t kMaxDescribedCpus = 8192;   // the kernel's NR_CPUS cap for cids
+inline constexpr std::uint32_t kCidShardSizeDefault = 24;  // SCX_CID_SHARD_SIZE_DFL
+inline constexpr std::uint32_t kCidShardMaxCpus = 512;     // SCX_CID_SHARD_MAX_CPUS
 
 // "N,L,C,T" (nodes, LLCs per node, cores per LLC, threads per core), each >= 1.
 Result<TopologySpec> parse_topology_spec(std::string_view text);
@@ -78,20 +87,25 @@ struct CidTopo {
   std::int32_t llc_idx = -1;
   std::int32_t node_cid = -1;
   std::int32_t node_idx = -1;
+  std::int32_t shard_cid = -1;  // set in the no-topology tail too
+  std::int32_t shard_idx = -1;
   bool operator==(const CidTopo&) const = default;
 };
-static_assert(sizeof(CidTopo) == 24, "CidTopo mirrors struct scx_cid_topo");
+static_assert(sizeof(CidTopo) == 32, "CidTopo mirrors struct scx_cid_topo");
 
 // The cid <-> CPU mapping of one machine.
 class CidTable {
  public:
-  // Numbers `machine` as scx_cid_init() would. Fails where the kernel's walk
-  // fails (a CPU missing from its own node, LLC or sibling set) and on
-  // inconsistent input (online CPUs that are not possible, bad set members).
-  static Result<CidTable> build(const MachineTopology& machine);
+  // Numbers `machine` as scx_cid_init() would for a scheduler whose
+  // ops.cid_shard_size is `shard_size` (0: the kernel's default). Fails where
+  // the kernel's walk fails (a CPU missing from its own node, LLC or sibling
+  // set) and on inconsistent input (online CPUs that are not possible, bad set
+  // members).
+  static Result<CidTable> build(const MachineTopology& machine, std::uint32_t shard_size = 0);
 
   std::uint32_t nr_cids() const { return static_cast<std::uint32_t>(cid_to_cpu_.size()); }
   std::uint32_t nr_cpu_ids() const { return static_cast<std::uint32_t>(cpu_to_cid_.size()); }
+  std::uint32_t nr_shards() const { return nr_shards_; }
   // Errors: cid >= nr_cids(); cpu not a possible CPU.
   Result<std::uint32_t> cid_to_cpu(std::uint32_t cid) const;
   Result<std::uint32_t> cpu_to_cid(std::uint32_t cpu) const;
@@ -108,6 +122,7 @@ class CidTable {
   std::vector<CidTopo> topo_;
   std::vector<std::uint32_t> llc_fallback_;
   std::vector<std::uint32_t> online_no_topo_;
+  std::uint32_t nr_shards_ = 0;
 };
 
 }  // namespace scxkit

@@ -15,6 +15,7 @@ struct TopoOptions {
   bool smt_split = false;
   std::string offline;
   std::string sysfs = "/sys/devices/system";
+  std::uint32_t shard_size = 0;  // 0: the kernel's default
   bool json = false;
 };
 
@@ -42,11 +43,12 @@ std::string field(std::int32_t v) {
 void print_table(const CidTable& t, const MachineTopology& m) {
   fmt::print("{} cids ({} online CPUs), nr_cpu_ids {}\n", t.nr_cids(), m.online.size(),
              t.nr_cpu_ids());
-  fmt::print("{:>5} {:>5} {:>5} {:>5} {:>5}\n", "cid", "cpu", "node", "llc", "core");
+  fmt::print("{:>5} {:>5} {:>5} {:>5} {:>5} {:>5}\n", "cid", "cpu", "node", "llc", "core", "shard");
   for (std::uint32_t cid = 0; cid < t.nr_cids(); ++cid) {
     const CidTopo topo = *t.topo(cid);
-    fmt::print("{:>5} {:>5} {:>5} {:>5} {:>5}\n", cid, *t.cid_to_cpu(cid), field(topo.node_idx),
-               field(topo.llc_idx), field(topo.core_idx));
+    fmt::print("{:>5} {:>5} {:>5} {:>5} {:>5} {:>5}\n", cid, *t.cid_to_cpu(cid),
+               field(topo.node_idx), field(topo.llc_idx), field(topo.core_idx),
+               field(topo.shard_idx));
   }
   if (!t.llc_fallback_cpus().empty()) {
     fmt::print("no cacheinfo, LLC taken from the node: CPUs {}\n",
@@ -69,11 +71,14 @@ void print_json(const CidTable& t) {
                     {"llc_idx", topo.llc_idx},
                     {"llc_cid", topo.llc_cid},
                     {"core_idx", topo.core_idx},
-                    {"core_cid", topo.core_cid}});
+                    {"core_cid", topo.core_cid},
+                    {"shard_idx", topo.shard_idx},
+                    {"shard_cid", topo.shard_cid}});
   }
   const nlohmann::json out = {
       {"nr_cids", t.nr_cids()},
       {"nr_cpu_ids", t.nr_cpu_ids()},
+      {"nr_shards", t.nr_shards()},
       {"cids", cids},
       {"llc_fallback_cpus", format_cpulist(t.llc_fallback_cpus())},
       {"online_without_topology", format_cpulist(t.online_without_topology())}};
@@ -84,7 +89,7 @@ void print_json(const CidTable& t) {
 
 void add_topo_command(CLI::App& app, int& exit_code) {
   auto* cmd = app.add_subcommand(
-      "topo", "Print the cid table (cid, cpu, node, llc, core) as sched_ext numbers it");
+      "topo", "Print the cid table (cid, cpu, node, llc, core, shard) as sched_ext numbers it");
   static TopoOptions o;
   cmd->add_option("--topology", o.topology,
                   "A described machine N,L,C,T: nodes, LLCs per node, cores per LLC, threads "
@@ -93,10 +98,13 @@ void add_topo_command(CLI::App& app, int& exit_code) {
                 "With --topology: number all first threads before second threads (x86 order)");
   cmd->add_option("--offline", o.offline, "With --topology: CPUs that are not online, e.g. 3,6-7");
   cmd->add_option("--sysfs", o.sysfs, "Where to read the host topology")->capture_default_str();
+  cmd->add_option("--shard-size", o.shard_size,
+                  "The scheduler's ops.cid_shard_size: cids per shard (default: the kernel's, 24)")
+      ->check(CLI::Range(1u, 0xffffffffu));
   cmd->add_flag("--json", o.json, "Print one JSON object instead of a table");
   cmd->callback([&exit_code] {
     auto m = machine(o);
-    auto table = m ? CidTable::build(*m) : tl::unexpected(m.error());
+    auto table = m ? CidTable::build(*m, o.shard_size) : tl::unexpected(m.error());
     if (!table) {
       print_error(table.error().message);
       exit_code = 1;

@@ -96,7 +96,7 @@ Result<std::uint64_t> SetCmaskScratch::build(std::uint32_t cpu, const cpu_set_t&
   auto mask = Cmask::attach(kern_bytes(*arena_, *off, cmask_bytes(table_.nr_cids())));
   if (!mask) return tl::unexpected(mask.error());
   if (auto ok = mask->assign_cpu_set(cpus, table_); !ok) return tl::unexpected(ok.error());
-  return arena_bpf_address(*arena_, *off);
+  return std::uint64_t{*off};
 }
 
 }  // namespace scxkit

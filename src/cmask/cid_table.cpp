@@ -78,9 +78,32 @@ tl::unexpected<Error> walk_error(std::string_view level, std::uint32_t cpu) {
                                 cpu, level));
 }
 
+// calc_shard_layout(): how many cores each shard of one LLC unit takes. The
+// first `large` shards take `cores_per_shard + 1`.
+struct ShardLayout {
+  std::uint32_t cores_per_shard, large;
+};
+ShardLayout shard_layout(const MachineTopology& m, const CpuBits& llc_cpus,
+                         std::uint32_t shard_size) {
+  std::uint32_t cpus = 0, cores = 0;
+  for (std::uint32_t cpu = 0; cpu < llc_cpus.size(); ++cpu) {
+    if (!llc_cpus[cpu]) continue;
+    ++cpus;
+    // A core counts where its first SMT sibling (online or not in this unit) is.
+    const auto& sib = m.cpus[cpu].siblings;
+    if (!sib.empty() && *std::min_element(sib.begin(), sib.end()) == cpu) ++cores;
+  }
+  const auto div_round_up = [](std::uint32_t a, std::uint32_t b) { return (a + b - 1) / b; };
+  const std::uint32_t shards =
+      std::max({1u, div_round_up(cpus, shard_size), div_round_up(cpus, kCidShardMaxCpus)});
+  return {cores / shards, cores % shards};
+}
+
 }  // namespace
 
-Result<CidTable> CidTable::build(const MachineTopology& m) {
+Result<CidTable> CidTable::build(const MachineTopology& m, std::uint32_t shard_size) {
+  if (shard_size == 0) shard_size = kCidShardSizeDefault;
+  const std::uint32_t max_cids = std::min(shard_size, kCidShardMaxCpus);
   if (auto ok = check_machine(m); !ok) return tl::unexpected(ok.error());
   static const std::vector<std::uint32_t> kNoCpus;
   const auto node_list = [&](std::int32_t nid) -> const std::vector<std::uint32_t>& {
@@ -95,7 +118,7 @@ Result<CidTable> CidTable::build(const MachineTopology& m) {
   t.cpu_to_cid_.assign(n, -1);  // -1: holes in the possible set (0 is a valid cid)
   CpuBits to_walk = to_bits(m.online, n);
   CpuBits node_scratch(n), llc_scratch(n), core_scratch(n);
-  std::int32_t next_node_idx = 0, next_llc_idx = 0, next_core_idx = 0;
+  std::int32_t next_node_idx = 0, next_llc_idx = 0, next_core_idx = 0, next_shard_idx = 0;
   const auto next_cid = [&] { return static_cast<std::int32_t>(t.cid_to_cpu_.size()); };
 
   while (auto next_cpu = first_cpu(to_walk)) {
@@ -120,11 +143,30 @@ Result<CidTable> CidTable::build(const MachineTopology& m) {
       and_list(llc_scratch, node_scratch, fallback ? node_list(cpu.node) : cpu.llc);
       if (!llc_scratch[*ncpu]) return walk_error("LLC", *ncpu);
 
+      const ShardLayout layout = shard_layout(m, llc_scratch, shard_size);
+      std::uint32_t shard_local = 0, cores_in_shard = 0, cids_in_shard = 0;
+      std::int32_t shard_cid = next_cid(), shard_idx = next_shard_idx++;
       while (auto lcpu = first_cpu(llc_scratch)) {
         const std::int32_t core_cid = next_cid();
         const std::int32_t core_idx = next_core_idx++;
         and_list(core_scratch, llc_scratch, m.cpus[*lcpu].siblings);
         if (!core_scratch[*lcpu]) return walk_error("core (SMT sibling)", *lcpu);
+
+        // A new shard when this one has its cores or this core would overfill
+        // it; never an empty one (a core wider than max_cids gets a shard).
+        const auto cids_in_core =
+            static_cast<std::uint32_t>(std::count(core_scratch.begin(), core_scratch.end(), true));
+        const std::uint32_t max_cores =
+            layout.cores_per_shard + (shard_local < layout.large ? 1 : 0);
+        if (cores_in_shard != 0 &&
+            (cores_in_shard >= max_cores || cids_in_shard + cids_in_core > max_cids)) {
+          ++shard_local;
+          cores_in_shard = cids_in_shard = 0;
+          shard_cid = next_cid();
+          shard_idx = next_shard_idx++;
+        }
+        ++cores_in_shard;
+        cids_in_shard += cids_in_core;
 
         for (std::uint32_t ccpu = 0; ccpu < n; ++ccpu) {
           if (!core_scratch[ccpu]) continue;
@@ -135,23 +177,35 @@ Result<CidTable> CidTable::build(const MachineTopology& m) {
                                     .llc_cid = llc_cid,
                                     .llc_idx = llc_idx,
                                     .node_cid = node_cid,
-                                    .node_idx = node_idx});
+                                    .node_idx = node_idx,
+                                    .shard_cid = shard_cid,
+                                    .shard_idx = shard_idx});
           llc_scratch[ccpu] = node_scratch[ccpu] = to_walk[ccpu] = false;
         }
       }
     }
   }
 
-  // The no-topology tail: possible CPUs without a cid, normally the offline ones.
+  // The no-topology tail: possible CPUs without a cid, normally the offline
+  // ones, packed into shards of max_cids.
   const CpuBits online = to_bits(m.online, n);
+  std::uint32_t tail_in_shard = max_cids;
+  CidTopo tail;
   for (std::uint32_t cpu : m.possible) {
     if (t.cpu_to_cid_[cpu] != -1) continue;
     if (online[cpu]) t.online_no_topo_.push_back(cpu);
+    if (tail_in_shard >= max_cids) {
+      tail.shard_cid = next_cid();
+      tail.shard_idx = next_shard_idx++;
+      tail_in_shard = 0;
+    }
+    ++tail_in_shard;
     t.cpu_to_cid_[cpu] = next_cid();
     t.cid_to_cpu_.push_back(cpu);
-    t.topo_.push_back(CidTopo{});
+    t.topo_.push_back(tail);
   }
   std::sort(t.llc_fallback_.begin(), t.llc_fallback_.end());
+  t.nr_shards_ = static_cast<std::uint32_t>(next_shard_idx);
   return t;
 }
 

@@ -31,13 +31,17 @@ TEST(CidTable, QemuOrderNumbersCidsLikeCpus) {
       table_of({.nodes = 2, .llcs_per_node = 2, .cores_per_llc = 2, .threads_per_core = 2});
   ASSERT_EQ(t.nr_cids(), 16u);
   for (std::uint32_t cpu = 0; cpu < 16; ++cpu) EXPECT_EQ(*t.cpu_to_cid(cpu), cpu);
-  // cid 13: node 1 (cids 8-15), its second LLC (cids 12-15), core 6 (cids 12-13).
+  // cid 13: node 1 (cids 8-15), its second LLC (cids 12-15), core 6 (cids 12-13);
+  // 4 CPUs fit one default shard, so the shard is the LLC.
   EXPECT_EQ(*t.topo(13), (CidTopo{.core_cid = 12,
                                   .core_idx = 6,
                                   .llc_cid = 12,
                                   .llc_idx = 3,
                                   .node_cid = 8,
-                                  .node_idx = 1}));
+                                  .node_idx = 1,
+                                  .shard_cid = 12,
+                                  .shard_idx = 3}));
+  EXPECT_EQ(t.nr_shards(), 4u);
 }
 
 TEST(CidTable, SiblingsFarApartBecomeNeighbours) {
@@ -48,10 +52,14 @@ TEST(CidTable, SiblingsFarApartBecomeNeighbours) {
                                .threads_per_core = 2,
                                .smt_split = true});
   EXPECT_EQ(cpus_in_cid_order(t), (List{0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15}));
-  EXPECT_EQ(
-      *t.topo(*t.cpu_to_cid(9)),
-      (CidTopo{
-          .core_cid = 2, .core_idx = 1, .llc_cid = 0, .llc_idx = 0, .node_cid = 0, .node_idx = 0}));
+  EXPECT_EQ(*t.topo(*t.cpu_to_cid(9)), (CidTopo{.core_cid = 2,
+                                                .core_idx = 1,
+                                                .llc_cid = 0,
+                                                .llc_idx = 0,
+                                                .node_cid = 0,
+                                                .node_idx = 0,
+                                                .shard_cid = 0,
+                                                .shard_idx = 0}));
 }
 
 TEST(CidTable, OfflineCpusFormATailWithoutTopology) {
@@ -62,8 +70,10 @@ TEST(CidTable, OfflineCpusFormATailWithoutTopology) {
                                .offline = {1, 2}});
   EXPECT_EQ(cpus_in_cid_order(t), (List{0, 3, 1, 2}));
   EXPECT_EQ(t.topo(1)->core_idx, 1);  // cores are counted over online CPUs only
-  EXPECT_EQ(*t.topo(2), CidTopo{});
-  EXPECT_EQ(*t.topo(3), CidTopo{});
+  // The tail has no core, LLC or node, but a shard of its own.
+  EXPECT_EQ(*t.topo(2), (CidTopo{.shard_cid = 2, .shard_idx = 1}));
+  EXPECT_EQ(*t.topo(3), (CidTopo{.shard_cid = 2, .shard_idx = 1}));
+  EXPECT_EQ(t.nr_shards(), 2u);
   EXPECT_TRUE(t.online_without_topology().empty());
 }
 
@@ -74,6 +84,80 @@ TEST(CidTable, AnOfflineSiblingLeavesItsCoreSmaller) {
   EXPECT_EQ(t.topo(0)->core_idx, 0);
   EXPECT_EQ(t.topo(1)->core_idx, 1);
   EXPECT_EQ(t.topo(1)->core_cid, 1);
+}
+
+CidTable table_of(const TopologySpec& spec, std::uint32_t shard_size) {
+  auto m = describe_topology(spec);
+  EXPECT_TRUE(m) << m.error().message;
+  auto t = CidTable::build(*m, shard_size);
+  EXPECT_TRUE(t) << t.error().message;
+  return *t;
+}
+
+// The first cid of each cid's shard, in cid order.
+List shard_cids(const CidTable& t) {
+  List out;
+  for (std::uint32_t cid = 0; cid < t.nr_cids(); ++cid) {
+    out.push_back(static_cast<std::uint32_t>(t.topo(cid)->shard_cid));
+  }
+  return out;
+}
+
+TEST(CidShards, AnLlcIsCutIntoEvenShardsOfWholeCores) {
+  // 16 CPUs with shard size 6: 3 shards, 8 cores spread 3, 3, 2.
+  const CidTable t =
+      table_of({.nodes = 1, .llcs_per_node = 1, .cores_per_llc = 8, .threads_per_core = 2}, 6);
+  EXPECT_EQ(shard_cids(t), (List{0, 0, 0, 0, 0, 0, 6, 6, 6, 6, 6, 6, 12, 12, 12, 12}));
+  EXPECT_EQ(t.topo(12)->shard_idx, 2);
+  EXPECT_EQ(t.nr_shards(), 3u);
+}
+
+TEST(CidShards, AShardEndsBeforeACoreWouldOverfillIt) {
+  // CPU 5 offline leaves cores of 2, 2 and 1 CPUs. Shard size 3: the layout
+  // plans 2 shards (2 cores, then 1), but the second core would make 4 cids,
+  // so it starts a shard; the tail (CPU 5) gets one more.
+  const CidTable t = table_of(
+      {.nodes = 1, .llcs_per_node = 1, .cores_per_llc = 3, .threads_per_core = 2, .offline = {5}},
+      3);
+  EXPECT_EQ(shard_cids(t), (List{0, 0, 2, 2, 4, 5}));
+  EXPECT_EQ(t.topo(5)->shard_idx, 3);
+  EXPECT_EQ(t.nr_shards(), 4u);
+}
+
+TEST(CidShards, ACoreWiderThanTheShardSizeStillGetsAShard) {
+  const CidTable t =
+      table_of({.nodes = 1, .llcs_per_node = 1, .cores_per_llc = 2, .threads_per_core = 2}, 1);
+  EXPECT_EQ(shard_cids(t), (List{0, 0, 2, 2}));
+  EXPECT_EQ(t.nr_shards(), 2u);
+}
+
+TEST(CidShards, ShardsHoldAtMost512CpusAndDefaultTo24) {
+  const TopologySpec spec{
+      .nodes = 1, .llcs_per_node = 1, .cores_per_llc = 1024, .threads_per_core = 1};
+  const CidTable big = table_of(spec, 1000);
+  EXPECT_EQ(big.topo(511)->shard_cid, 0);
+  EXPECT_EQ(big.topo(512)->shard_cid, 512);
+  EXPECT_EQ(big.nr_shards(), 2u);
+  // Default 24: 43 shards for 1024 cores, the first 35 with 24, the last 8 with 23.
+  const CidTable dfl = table_of(spec, 0);
+  EXPECT_EQ(dfl.nr_shards(), 43u);
+  EXPECT_EQ(dfl.topo(839)->shard_idx, 34);
+  EXPECT_EQ(dfl.topo(840)->shard_cid, 840);
+  EXPECT_EQ(dfl.topo(840)->shard_idx, 35);
+  EXPECT_EQ(dfl.topo(1023)->shard_cid, 1001);
+  EXPECT_EQ(*table_of(spec, kCidShardSizeDefault).topo(840), *dfl.topo(840));
+}
+
+TEST(CidShards, TheTailIsPackedIntoShardsOfTheShardSize) {
+  const CidTable t = table_of({.nodes = 1,
+                               .llcs_per_node = 1,
+                               .cores_per_llc = 8,
+                               .threads_per_core = 1,
+                               .offline = {3, 4, 5, 6, 7}},
+                              2);
+  EXPECT_EQ(shard_cids(t), (List{0, 0, 2, 3, 3, 5, 5, 7}));
+  EXPECT_EQ(t.topo(7)->shard_idx, 4);
+  EXPECT_EQ(t.nr_shards(), 5u);
 }
 
 // A hand-made machine for what described machines cannot express.
@@ -119,7 +203,7 @@ TEST(CidTable, OnlineCpusWithoutNumaNodeGoToTheTail) {
   auto t = CidTable::build(m);
   ASSERT_TRUE(t) << t.error().message;
   EXPECT_EQ(cpus_in_cid_order(*t), (List{0, 1, 3, 2}));
-  EXPECT_EQ(*t->topo(3), CidTopo{});
+  EXPECT_EQ(*t->topo(3), (CidTopo{.shard_cid = 3, .shard_idx = 2}));
   EXPECT_EQ(t->online_without_topology(), List{2});
 }
 
@@ -227,9 +311,16 @@ TEST(CidTable, EveryDescribedMachineUpTo512CpusKeepsTheKernelsPromises) {
               seen.insert(cpu);
               const CidTopo topo = *t->topo(cid);
               if (cid >= online) {
-                ASSERT_EQ(topo, CidTopo{}) << "offline tail";
+                ASSERT_EQ(topo, (CidTopo{.shard_cid = topo.shard_cid, .shard_idx = topo.shard_idx}))
+                    << "offline tail";
+                ASSERT_GE(topo.shard_cid, static_cast<std::int32_t>(online));
                 continue;
               }
+              // One default shard per LLC unit: at most 4 * 16 = 64 CPUs an
+              // LLC here, so a unit of n CPUs has ceil(n / 24) shards.
+              ASSERT_LE(topo.llc_cid, topo.shard_cid);
+              ASSERT_LE(topo.shard_cid, static_cast<std::int32_t>(cid));
+              ASSERT_GE(topo.shard_idx, topo.llc_idx);
               ASSERT_FALSE(std::binary_search(spec.offline.begin(), spec.offline.end(), cpu));
               // Units are contiguous and start at their first cid.
               ASSERT_LE(topo.node_cid, topo.llc_cid);

@@ -22,7 +22,8 @@ extern "C" {
 // From tests/helpers/cid_layout.c, compiled by the host C compiler.
 struct scxkit_c_layout {
   unsigned long cmask_size, cmask_align, base, nr_cids, alloc_words, bits;
-  unsigned long topo_size, core_cid, core_idx, llc_cid, llc_idx, node_cid, node_idx;
+  unsigned long topo_size, core_cid, core_idx, llc_cid, llc_idx, node_cid, node_idx, shard_cid,
+      shard_idx;
   unsigned long bytes_for_100_cids;
 };
 struct scxkit_c_layout scxkit_c_cid_layout(void);
@@ -76,6 +77,8 @@ TEST(CidLayout, CAndCxxAgreeOnEveryOffset) {
   EXPECT_EQ(c.llc_idx, offsetof(CidTopo, llc_idx));
   EXPECT_EQ(c.node_cid, offsetof(CidTopo, node_cid));
   EXPECT_EQ(c.node_idx, offsetof(CidTopo, node_idx));
+  EXPECT_EQ(c.shard_cid, offsetof(CidTopo, shard_cid));
+  EXPECT_EQ(c.shard_idx, offsetof(CidTopo, shard_idx));
 }
 
 class BpfHeader : public ::testing::Test {
@@ -105,7 +108,7 @@ constexpr std::string_view kKernelTypes = R"(
 #include <linux/bpf.h>
 #include <stdbool.h>
 #include <bpf/bpf_helpers.h>
-struct scx_cid_topo { __s32 core_cid, core_idx, llc_cid, llc_idx, node_cid, node_idx; };
+struct scx_cid_topo { __s32 core_cid, core_idx, llc_cid, llc_idx, node_cid, node_idx, shard_cid, shard_idx; };
 struct scx_cmask { __u32 base; __u32 nr_cids; __u32 alloc_words; __u64 bits[]; };
 #define SCXKIT_CID_TYPES_FROM_VMLINUX
 #include "scxkit/bpf/cmask.bpf.h"
@@ -116,8 +119,8 @@ TEST_F(BpfHeader, AcceptsTheKernelsOwnStructs) {
   EXPECT_EQ(compile(write("kernel.bpf.c", kKernelTypes)), 0) << log();
 }
 
-// Both layouts existed in versions of the cid series: a cmask header without
-// alloc_words, and a topology with shard fields.
+// Both layouts existed in earlier versions of the cid series: a cmask header
+// without alloc_words, and a topology without shard fields.
 TEST_F(BpfHeader, RejectsKernelStructsWithAnotherLayout) {
   std::string no_alloc_words(kKernelTypes);
   no_alloc_words.replace(no_alloc_words.find("__u32 alloc_words; "),
@@ -125,11 +128,12 @@ TEST_F(BpfHeader, RejectsKernelStructsWithAnotherLayout) {
   EXPECT_NE(compile(write("old.bpf.c", no_alloc_words)), 0);
   EXPECT_NE(log().find("scx_cmask header is 16 bytes"), std::string::npos) << log();
 
-  std::string shards(kKernelTypes);
-  shards.replace(shards.find("node_idx; };"), std::strlen("node_idx; };"),
-                 "node_idx, shard_cid, shard_idx; };");
-  EXPECT_NE(compile(write("shards.bpf.c", shards)), 0);
-  EXPECT_NE(log().find("scx_cid_topo: core_cid, core_idx"), std::string::npos) << log();
+  std::string no_shards(kKernelTypes);
+  no_shards.replace(no_shards.find(", shard_cid, shard_idx; };"),
+                    std::strlen(", shard_cid, shard_idx; };"), "; };");
+  EXPECT_NE(compile(write("no_shards.bpf.c", no_shards)), 0);
+  EXPECT_NE(log().find("no member named 'shard_cid' in 'scx_cid_topo'"), std::string::npos)
+      << log();
 }
 
 // ---- The same operations in the kernel (BPF) and in C++ ----

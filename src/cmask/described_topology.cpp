@@ -93,7 +93,11 @@ Result<MachineTopology> describe_topology(const TopologySpec& s) {
   }
   for (std::uint32_t cpu = 0; cpu < m.nr_cpu_ids; ++cpu) {
     m.possible.push_back(cpu);
-    if (!offline[cpu]) m.online.push_back(cpu);
+    if (offline[cpu]) continue;
+    m.online.push_back(cpu);
+    // Like the kernel's sibling masks (and sysfs), an online CPU's siblings
+    // are the online threads of its core.
+    std::erase_if(m.cpus[cpu].siblings, [&](std::uint32_t sib) { return offline[sib]; });
   }
   return m;
 }

@@ -79,11 +79,15 @@ TEST(HostTopology, ReadsNodesLlcsSiblingsAndPackagesFromSysfs) {
   std::vector<std::uint32_t> order;
   for (std::uint32_t cid = 0; cid < t->nr_cids(); ++cid) order.push_back(*t->cid_to_cpu(cid));
   EXPECT_EQ(order, (List{0, 4, 1, 5, 2, 6, 3, 7}));
-  EXPECT_EQ(
-      *t->topo(6),
-      (CidTopo{
-          .core_cid = 6, .core_idx = 3, .llc_cid = 4, .llc_idx = 1, .node_cid = 4, .node_idx = 1}));
-  EXPECT_EQ(*t->topo(7), CidTopo{});
+  EXPECT_EQ(*t->topo(6), (CidTopo{.core_cid = 6,
+                                  .core_idx = 3,
+                                  .llc_cid = 4,
+                                  .llc_idx = 1,
+                                  .node_cid = 4,
+                                  .node_idx = 1,
+                                  .shard_cid = 4,
+                                  .shard_idx = 1}));
+  EXPECT_EQ(*t->topo(7), (CidTopo{.shard_cid = 7, .shard_idx = 2}));
 }
 
 TEST(HostTopology, WithoutCacheinfoTheLlcIsTheNode) {

@@ -18,14 +18,13 @@
 
 #include "vm/kernel_image.hpp"
 #include "vm/process.hpp"
+#include "vm/vm_test_support.hpp"
 
 namespace scxkit::vm::internal {
 namespace {
 
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
-
-constexpr auto kRunDeadline = 240s;  // a loaded 2-core machine boots slowly
 
 std::string slurp(const fs::path& p) {
   std::ifstream in(p);
@@ -63,25 +62,13 @@ bool gone_within(pid_t pid, std::chrono::seconds limit) {
 
 class VmBoot : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    if (find_executable(kQemuName).empty()) {
-      skip_ = "qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)";
-      return;
-    }
-    auto k = run_tool({.argv = {SCXKIT_BIN, "vm", "kernel", "-q"}}, Clock::now() + 15min);
-    if (!k || k->status != 0) {
-      skip_ = "no sched_ext kernel could be had: " + (k ? k->err : k.error().message);
-    }
-  }
+  static void SetUpTestSuite() { skip_ = test_support::vm_tier_skip_reason(); }
   void SetUp() override {
     if (!skip_.empty()) GTEST_SKIP() << skip_;
   }
 
   static ToolRun scxkit(std::vector<std::string> args) {
-    args.insert(args.begin(), SCXKIT_BIN);
-    auto r = run_tool({.argv = args}, Clock::now() + kRunDeadline);
-    EXPECT_TRUE(r) << r.error().message;
-    return r ? *r : ToolRun{};
+    return test_support::run_scxkit(std::move(args));
   }
 
   // Starts `scxkit vm run -- sleep 1000` and waits until its QEMU runs.
@@ -99,7 +86,6 @@ class VmBoot : public ::testing::Test {
     return {std::move(*s), q.empty() ? -1 : q[0]};
   }
 
-  static constexpr const char* kQemuName = "qemu-system-x86_64";
   static std::string skip_;
 };
 std::string VmBoot::skip_;

@@ -7,7 +7,8 @@
 
 struct scxkit_c_layout {
   unsigned long cmask_size, cmask_align, base, nr_cids, alloc_words, bits;
-  unsigned long topo_size, core_cid, core_idx, llc_cid, llc_idx, node_cid, node_idx;
+  unsigned long topo_size, core_cid, core_idx, llc_cid, llc_idx, node_cid, node_idx, shard_cid,
+      shard_idx;
   unsigned long bytes_for_100_cids;
 };
 
@@ -26,6 +27,8 @@ struct scxkit_c_layout scxkit_c_cid_layout(void) {
       .llc_idx = offsetof(struct scx_cid_topo, llc_idx),
       .node_cid = offsetof(struct scx_cid_topo, node_cid),
       .node_idx = offsetof(struct scx_cid_topo, node_idx),
+      .shard_cid = offsetof(struct scx_cid_topo, shard_cid),
+      .shard_idx = offsetof(struct scx_cid_topo, shard_idx),
       .bytes_for_100_cids = SCXK_CMASK_BYTES(100),
   };
   return l;

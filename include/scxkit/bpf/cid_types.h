@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
 /*
  * The sched_ext cid types as the kernel lays them out (kernel/sched/ext/types.h
- * of the 2026 cid series): struct scx_cid_topo and struct scx_cmask. Plain C so
+ * of the 2026 cid series, as in Debian's 7.3 kernel): struct scx_cid_topo and
+ * struct scx_cmask. Plain C so
  * BPF C, host C and the C++ side (include/scxkit/topo.hpp, cmask.hpp) agree on
  * one layout.
  *
@@ -21,9 +22,10 @@
 #define SCXKIT_BPF_CID_TYPES_H
 
 #ifndef SCXKIT_CID_TYPES_FROM_VMLINUX
-/* Per-cid topology: for the core, LLC and NUMA node holding the cid, the
- * unit's first cid and its index in walk order. All -1 in the no-topology
- * tail (CPUs that were not online when the table was built). */
+/* Per-cid topology: for the core, LLC, NUMA node and shard holding the cid,
+ * the unit's first cid and its index in walk order. Core, LLC and node are -1
+ * in the no-topology tail (CPUs that were not online when the table was
+ * built); the tail has shards of its own. */
 struct scx_cid_topo {
   __s32 core_cid;
   __s32 core_idx;
@@ -31,6 +33,8 @@ struct scx_cid_topo {
   __s32 llc_idx;
   __s32 node_cid;
   __s32 node_idx;
+  __s32 shard_cid;
+  __s32 shard_idx;
 };
 
 struct scx_cmask {
@@ -49,13 +53,16 @@ struct scx_cmask {
 #define SCXK_CMASK_BYTES(alloc_cids) \
   (sizeof(struct scx_cmask) + (__u64)SCXK_CMASK_NR_WORDS(alloc_cids) * sizeof(__u64))
 
-_Static_assert(sizeof(struct scx_cid_topo) == 24 &&
+_Static_assert(sizeof(struct scx_cid_topo) == 32 &&
                    __builtin_offsetof(struct scx_cid_topo, core_idx) == 4 &&
                    __builtin_offsetof(struct scx_cid_topo, llc_cid) == 8 &&
                    __builtin_offsetof(struct scx_cid_topo, llc_idx) == 12 &&
                    __builtin_offsetof(struct scx_cid_topo, node_cid) == 16 &&
-                   __builtin_offsetof(struct scx_cid_topo, node_idx) == 20,
-               "scx_cid_topo: core_cid, core_idx, llc_cid, llc_idx, node_cid, node_idx (s32)");
+                   __builtin_offsetof(struct scx_cid_topo, node_idx) == 20 &&
+                   __builtin_offsetof(struct scx_cid_topo, shard_cid) == 24 &&
+                   __builtin_offsetof(struct scx_cid_topo, shard_idx) == 28,
+               "scx_cid_topo: core_cid, core_idx, llc_cid, llc_idx, node_cid, node_idx, "
+               "shard_cid, shard_idx (s32)");
 _Static_assert(__builtin_offsetof(struct scx_cmask, base) == 0 &&
                    __builtin_offsetof(struct scx_cmask, nr_cids) == 4 &&
                    __builtin_offsetof(struct scx_cmask, alloc_words) == 8 &&
