@@ -116,6 +116,9 @@ Result<void> KernelBackend::attach() {
   ops_.emplace(std::move(*ops));
   auto inspector = bpf::ArenaInspector::load(map_.get());
   if (!inspector) return tl::unexpected(inspector.error());
+  auto layout = inspector->layout();
+  if (!layout) return tl::unexpected(layout.error());
+  kern_vm_start_ = layout->kern_vm_start;
   inspector_.emplace(std::move(*inspector));
   return {};
 }

@@ -35,6 +35,9 @@ class KernelBackend final : public Backend {
   std::uint32_t max_entries() const override { return max_entries_; }
   std::uint32_t map_flags() const override { return map_flags_; }
   std::uint64_t user_vm_start() const override { return user_vm_start_; }
+  // The kernel's kern_vm_start for this map (read by the inspection
+  // programs from struct bpf_arena); only the kernel maps that view.
+  std::uint64_t kern_vm_start() const override { return kern_vm_start_; }
   int fd() const override { return map_.get(); }
   // Allocated when a page backs the slot (read through the kernel view by
   // the arena inspection programs, allocating nothing); otherwise unknown:
@@ -60,6 +63,7 @@ class KernelBackend final : public Backend {
   std::uint32_t max_entries_ = 0;
   std::uint32_t map_flags_ = 0;
   std::uint64_t user_vm_start_ = 0;
+  std::uint64_t kern_vm_start_ = 0;
 };
 
 }  // namespace scxkit::internal
