@@ -11,6 +11,7 @@
 #include "arena/page_args.hpp"
 #include "bpf/arena_inspect.hpp"
 #include "bpf/arena_ops.hpp"
+#include "bpf/arena_try_alloc.hpp"
 #include "bpf/bpf_syscall.hpp"
 #include "scxkit/bpf_discovery.hpp"
 
@@ -58,6 +59,8 @@ class KernelBackend final : public Backend {
   bpf::Fd map_;
   std::optional<ArenaMapping> view_;
   std::optional<bpf::ArenaOps> ops_;
+  // The kernel's non-sleeping allocation, or why this kernel has none.
+  std::optional<Result<bpf::ArenaTryAlloc>> try_alloc_;
   mutable std::optional<bpf::ArenaInspector> inspector_;
   std::uint32_t id_ = 0;
   std::uint32_t max_entries_ = 0;
