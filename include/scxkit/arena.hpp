@@ -172,8 +172,9 @@ class Arena {
   Result<void*> alloc_pages(void* addr, std::uint32_t count, int node = kNumaNoNode);
   // As alloc_pages() but never sleeps: fails with Errc::busy at once when the
   // arena lock is taken. Safe where sleeping is not allowed. Kernel backend:
-  // Errc::unsupported — Linux 6.18's arena allocator takes a mutex and
-  // allocates with GFP_KERNEL, so no call into it can promise not to sleep.
+  // the kernel's non-sleeping allocation (bpf_arena_alloc_pages called from a
+  // BPF program that cannot sleep), where the kernel's verifier allows it;
+  // elsewhere (Linux 6.18) Errc::unsupported with the verifier's reason.
   Result<void*> try_alloc_pages(void* addr, std::uint32_t count, int node = kNumaNoNode);
   // bpf_arena_free_pages(): nullptr frees nothing; otherwise only the low 32
   // bits of addr matter; pages that are not allocated are skipped. Memory
