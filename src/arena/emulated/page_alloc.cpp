@@ -60,11 +60,11 @@ Result<std::uint64_t> ArenaImpl::alloc(std::uint64_t addr, std::uint32_t count, 
 Result<void> ArenaImpl::give_fresh_pages(std::uint32_t first, std::uint32_t count) {
   const std::uint64_t off = std::uint64_t{first} * kPageSize;
   const std::uint64_t len = std::uint64_t{count} * kPageSize;
-  const auto what = [&](std::string_view doing, int err) {
+  const auto what = [&](std::string_view doing, int err, std::string_view hint = "") {
     return fmt::format(
-        "alloc_pages: {} {} page(s) at arena offset 0x{:x} failed ({}); nothing "
+        "alloc_pages: {} {} page(s) at arena offset 0x{:x} failed ({}{}); nothing "
         "was allocated",
-        doing, count, off, std::strerror(err));
+        doing, count, off, std::strerror(err), hint);
   };
   // Whatever the file holds there (scratch, a stray late write) goes: the
   // range is punched out (which also zaps it in every process), then given
@@ -92,7 +92,7 @@ Result<void> ArenaImpl::give_fresh_pages(std::uint32_t first, std::uint32_t coun
     (void)os::punch_hole(file_.fd(), off, len);
     file_.unlock_slots(false, first, count);
     return tl::unexpected(Error{e == ENOSPC ? Errc::no_space : Errc::system_error,
-                                what("backing (is /dev/shm or memory full?)", e), e});
+                                what("backing", e, ": /dev/shm or memory full?"), e});
   }
   pages_->publish(first - first_page_, count);
   file_.unlock_slots(false, first, count);
