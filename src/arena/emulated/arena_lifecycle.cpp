@@ -1,8 +1,6 @@
 // Creating, opening, mapping and tearing down an emulated arena: the memory
 // file and its control block, the two views, the view server, and the last
 // user's cleanup.
-#include <sched.h>
-
 #include <cstring>
 #include <utility>
 
@@ -10,6 +8,7 @@
 
 #include "arena/emulated/arena_impl.hpp"
 #include "arena/os.hpp"
+#include "arena/page_args.hpp"
 
 namespace scxkit::internal {
 
@@ -19,10 +18,6 @@ constexpr std::uint32_t kAllowedFlags =
     arena_flags::mmapable | arena_flags::segv_on_fault | arena_flags::no_user_conv;
 constexpr std::size_t kUnmapChunk = std::size_t{512} << 10;
 constexpr std::size_t kMaxUnmapChunk = std::size_t{256} << 20;
-
-std::uint64_t low32(std::uint64_t v) {
-  return v & 0xffff'ffffull;
-}
 
 // Runs step(offset, length) over [0, size) in slices that start at
 // kUnmapChunk and grow while each takes well under kMaxHoldNs (a sparse
@@ -185,19 +180,14 @@ Result<void> ArenaImpl::map_control(std::size_t size) {
 Result<void> ArenaImpl::attach(bool pick_user_address) {
   const std::size_t size = user_size();
   if (pick_user_address) {
-    // Like the kernel's arena_get_unmapped_area(): take twice the size and use
-    // the start, or the next 4 GiB boundary when the start would cross one.
-    auto span = os::reserve(2 * size);
-    if (!span) return tl::unexpected(span.error());
-    std::uint64_t start = *span;
-    if ((start >> 32) != ((start + size - 1) >> 32)) start = (start + k4GiB - 1) & ~(k4GiB - 1);
-    if (auto r = os::map_shared(start, size, file_.fd(), low32(start), true); !r) {
-      os::unmap(*span, 2 * size);
+    // Where the kernel's arena_get_unmapped_area() would put it.
+    auto start = os::reserve_within_4gib(size);
+    if (!start) return tl::unexpected(start.error());
+    if (auto r = os::map_shared(*start, size, file_.fd(), low32(*start), true); !r) {
+      os::unmap(*start, size);
       return tl::unexpected(r.error());
     }
-    os::unmap(*span, start - *span);
-    os::unmap(start + size, *span + 2 * size - (start + size));
-    user_vm_start_ = start;
+    user_vm_start_ = *start;
   } else if (auto r =
                  os::map_shared(user_vm_start_, size, file_.fd(), low32(user_vm_start_), false);
              !r) {

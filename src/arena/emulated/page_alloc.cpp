@@ -21,10 +21,6 @@ namespace {
 // over often (the step is also bounded in time, kMaxHoldNs).
 constexpr std::uint32_t kChunkPages = 128;
 
-std::uint64_t low32(std::uint64_t v) {
-  return v & 0xffff'ffffull;
-}
-
 }  // namespace
 
 Result<std::uint64_t> ArenaImpl::alloc(std::uint64_t addr, std::uint32_t count, int node,

@@ -208,7 +208,7 @@ Result<void> KernelBackend::reserve(std::uint64_t addr, std::uint32_t count) {
 }
 
 PageState KernelBackend::page_state(std::uint32_t off) const {
-  const std::uint64_t lo = user_vm_start_ & 0xffff'ffffull;
+  const std::uint64_t lo = low32(user_vm_start_);
   if (!inspector_ || off < lo || off - lo >= user_size(max_entries_)) return PageState::empty;
   auto backed = inspector_->backed_pages(static_cast<std::uint32_t>((off - lo) / kPageSize), 1);
   return backed && (*backed)[0] ? PageState::allocated : PageState::unknown;
