@@ -172,8 +172,9 @@ class Arena {
   Result<void*> alloc_pages(void* addr, std::uint32_t count, int node = kNumaNoNode);
   // As alloc_pages() but never sleeps: fails with Errc::busy at once when the
   // arena lock is taken. Safe where sleeping is not allowed. Kernel backend:
-  // Errc::unsupported — Linux 6.18's arena allocator takes a mutex and
-  // allocates with GFP_KERNEL, so no call into it can promise not to sleep.
+  // the kernel's non-sleeping allocation (bpf_arena_alloc_pages called from a
+  // BPF program that cannot sleep), where the kernel's verifier allows it;
+  // elsewhere (Linux 6.18) Errc::unsupported with the verifier's reason.
   Result<void*> try_alloc_pages(void* addr, std::uint32_t count, int node = kNumaNoNode);
   // bpf_arena_free_pages(): nullptr frees nothing; otherwise only the low 32
   // bits of addr matter; pages that are not allocated are skipped. Memory
@@ -189,13 +190,15 @@ class Arena {
   std::uint32_t map_flags() const;
   std::uint64_t user_vm_start() const;
   std::uint64_t user_vm_end() const;
-  // The kernel view's start; 0 on the kernel backend, whose kernel view
-  // belongs to the kernel and is not visible to user space.
+  // The kernel view's start (arena offset 0). On the kernel backend this is
+  // the kernel's own kern_vm_start, read from the map by a BPF program: an
+  // address in kernel space, for turning addresses the kernel reports into
+  // arena offsets (offset_of_kern), never dereferenceable here.
   std::uint64_t kern_vm_start() const;
   ArenaBackend backend() const;
   ArenaView user_view() const { return ArenaView{user_base_}; }
   // The kernel view this process can dereference. Errc::unsupported on the
-  // kernel backend.
+  // kernel backend (the kernel's view is not mapped in user space).
   Result<ArenaView> kern_view() const;
   // The descriptor behind the arena (owned by the arena; -1 after
   // teardown()): the shared memory file (emulated) or the BPF map (kernel).
@@ -213,8 +216,9 @@ class Arena {
   static std::uint32_t offset_of_user(const void* user_addr) {
     return static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(user_addr));
   }
+  // Also for a kernel backend's kernel addresses (see kern_vm_start()).
   std::uint32_t offset_of_kern(const void* kern_addr) const {
-    return static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(kern_addr) - kern_base_);
+    return static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(kern_addr) - kern_start_);
   }
   void* user_addr(std::uint32_t off) const { return reinterpret_cast<void*>(user_base_ + off); }
   // Unchecked, for hot paths: nullptr on the kernel backend (no kernel view).
@@ -239,8 +243,9 @@ class Arena {
   friend struct internal::ArenaAccess;
   explicit Arena(std::unique_ptr<internal::Backend> backend);
   std::unique_ptr<internal::Backend> backend_;
-  std::uintptr_t user_base_ = 0;  // clear_low32(user_vm_start)
-  std::uintptr_t kern_base_ = 0;  // kern_vm_start
+  std::uintptr_t user_base_ = 0;   // clear_low32(user_vm_start)
+  std::uintptr_t kern_start_ = 0;  // kern_vm_start
+  std::uintptr_t kern_base_ = 0;   // kern_vm_start where this process maps the kernel view, else 0
 };
 
 // Passes an arena's descriptor to another process over a connected Unix

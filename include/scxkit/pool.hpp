@@ -57,7 +57,10 @@ class Pool {
   // too_big (more than the arena holds), no_space (the arena is full).
   Result<std::uint32_t> alloc(std::size_t size);  // the arena offset
   Result<void*> alloc_user(std::size_t size);     // address in the user view
-  Result<void*> alloc_kern(std::size_t size);     // address in the kernel view
+  // Address in the kernel view. Errc::unsupported (nothing allocated) on a
+  // kernel arena, whose kernel view only the kernel maps: use alloc() or
+  // alloc_user().
+  Result<void*> alloc_kern(std::size_t size);
   // n zero-filled Ts (T trivially copyable: the pool constructs nothing).
   template <class T>
   Result<ArenaPtr<T>> alloc_typed(std::size_t n = 1);
@@ -65,7 +68,7 @@ class Pool {
   // Frees what alloc*() returned. Errors (invalid_argument) name what was wrong.
   Result<void> free(std::uint32_t offset);
   Result<void> free_user(const void* user_addr);
-  Result<void> free_kern(const void* kern_addr);
+  Result<void> free_kern(const void* kern_addr);  // Errc::unsupported on a kernel arena
 
   // Checks every chunk's bitmaps for consistency: headers allocated, every
   // start bit on an allocated granule, counts matching. For tests and audits.

@@ -221,8 +221,12 @@ Result<void*> Pool::alloc_user(std::size_t size) {
 }
 
 Result<void*> Pool::alloc_kern(std::size_t size) {
+  // Checked first: on an arena whose kernel view only the kernel maps, an
+  // allocation would have no address to return.
+  auto view = impl_->arena().kern_view();
+  if (!view) return tl::unexpected(std::move(view.error()));
   return impl_->alloc(size).map(
-      [this](std::uint32_t off) { return impl_->arena().kern_addr(off); });
+      [base = view->base](std::uint32_t off) { return reinterpret_cast<void*>(base + off); });
 }
 
 Result<void> Pool::free(std::uint32_t offset) {
@@ -240,7 +244,9 @@ Result<void> Pool::free_user(const void* p) {
 
 Result<void> Pool::free_kern(const void* p) {
   const Arena& a = impl_->arena();
-  if (reinterpret_cast<std::uintptr_t>(p) - a.kern_vm_start() >= k4GiB) {
+  auto view = a.kern_view();
+  if (!view) return tl::unexpected(std::move(view.error()));
+  if (reinterpret_cast<std::uintptr_t>(p) - view->base >= k4GiB) {
     return make_error(Errc::invalid_argument,
                       fmt::format("pool free({}) refused: not in the arena's kernel view", p));
   }

@@ -199,5 +199,27 @@ RC_GTEST_PROP(PoolBitmap, InvariantsHoldOverAnySequenceOfOperations, ()) {
   RC_ASSERT(a.stats()->allocated_pages == 0u);
 }
 
+TEST(Pool, OnAKernelArenaKernelViewAddressesAreRefusedWithoutAllocating) {
+  auto a = Arena::create({.max_entries = 16, .backend = ArenaBackend::kernel});
+  if (!a && a.error().code == Errc::unsupported) GTEST_SKIP() << a.error().message;
+  ASSERT_TRUE(a) << a.error().message;
+  Pool pool = make_pool(*a);
+  auto k = pool.alloc_kern(64);
+  ASSERT_FALSE(k) << "a kernel arena's kernel view is not mapped in this process";
+  EXPECT_EQ(k.error().code, Errc::unsupported);
+  EXPECT_NE(k.error().message.find("kernel view"), std::string::npos) << k.error().message;
+  EXPECT_EQ(pool.stats().chunks, 0u) << "the refused call allocated";
+  auto u = pool.alloc_user(64);
+  ASSERT_TRUE(u) << u.error().message;
+  const std::uint32_t off = Arena::offset_of_user(*u);
+  auto kern_form = reinterpret_cast<void*>(a->kern_vm_start() + off);
+  EXPECT_EQ(a->offset_of_kern(kern_form), off);
+  auto freed = pool.free_kern(kern_form);
+  ASSERT_FALSE(freed);
+  EXPECT_EQ(freed.error().code, Errc::unsupported);
+  EXPECT_EQ(pool.stats().allocations, 1u);
+  EXPECT_TRUE(pool.free_user(*u));
+}
+
 }  // namespace
 }  // namespace scxkit

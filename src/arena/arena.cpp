@@ -48,7 +48,8 @@ tl::unexpected<Error> unsupported(ArenaBackend kind, std::string_view what, std:
 
 Arena::Arena(std::unique_ptr<internal::Backend> backend) : backend_(std::move(backend)) {
   user_base_ = backend_->user_vm_start() & ~(k4GiB - 1);
-  kern_base_ = backend_->kern_vm_start();
+  kern_start_ = backend_->kern_vm_start();
+  kern_base_ = backend_->maps_kern_view() ? kern_start_ : 0;
 }
 Arena::Arena(Arena&&) noexcept = default;
 Arena& Arena::operator=(Arena&&) noexcept = default;

@@ -41,7 +41,10 @@ class Backend {
   virtual PageState page_state(std::uint32_t off) const = 0;
 
   // Only some backends.
-  virtual std::uint64_t kern_vm_start() const { return 0; }  // 0: no kernel view here
+  // Where arena offset 0 is in the kernel view (0: the backend has none), and
+  // whether this process maps that view so it can dereference it.
+  virtual std::uint64_t kern_vm_start() const { return 0; }
+  virtual bool maps_kern_view() const { return false; }
   virtual Result<ArenaStats> stats() const {
     return unsupported(kind(), "page accounting (stats)", "the backend does not keep it");
   }

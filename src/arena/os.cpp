@@ -1,22 +1,28 @@
 #include "arena/os.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <charconv>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <string>
 
 #include <fmt/format.h>
+
+#include "arena/os_fault_injection.hpp"
 
 namespace scxkit::internal::os {
 
@@ -24,7 +30,33 @@ namespace {
 // Not in Debian 12's headers; values from the 6.13 uapi.
 constexpr int kMadvGuardInstall = 102;
 constexpr int kMadvGuardRemove = 103;
+
+// Failures tests ask for (os_fault_injection.hpp): per call, the errno to
+// fail with and how many calls still fail. Lock-free: the fault handler and
+// the view server make these calls too.
+struct Injected {
+  std::atomic<int> err{0};
+  std::atomic<int> left{0};
+};
+Injected g_injected[static_cast<int>(testing::Call::count)];
+
+// An injected errno for this call, or 0.
+int injected(testing::Call c) noexcept {
+  Injected& i = g_injected[static_cast<int>(c)];
+  int left = i.left.load(std::memory_order_relaxed);
+  while (left > 0) {
+    if (i.left.compare_exchange_weak(left, left - 1)) return i.err.load();
+  }
+  return 0;
+}
 }  // namespace
+
+namespace testing {
+void fail_next(Call c, int err, int times) noexcept {
+  g_injected[static_cast<int>(c)].err.store(err);
+  g_injected[static_cast<int>(c)].left.store(times);
+}
+}  // namespace testing
 
 Result<std::uintptr_t> reserve(std::size_t size) {
   void* p = ::mmap(nullptr, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -54,6 +86,78 @@ Result<void> map_shared(std::uintptr_t addr, std::size_t size, int fd, std::uint
 
 void unmap(std::uintptr_t addr, std::size_t size) {
   if (size != 0) ::munmap(reinterpret_cast<void*>(addr), size);
+}
+
+Result<std::uintptr_t> map_file(std::size_t size, int fd, std::uint64_t offset) {
+  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd,
+                   static_cast<off_t>(offset));
+  if (p == MAP_FAILED) return os_error("mapping a file", errno);
+  return reinterpret_cast<std::uintptr_t>(p);
+}
+
+void close_fd(int fd) noexcept {
+  if (fd >= 0) ::close(fd);
+}
+
+Result<int> open_rw(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) return os_error(fmt::format("opening {}", path), errno);
+  return fd;
+}
+
+Result<int> create_unnamed(const char* dir) {
+  const int fd = ::open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd < 0) return os_error(fmt::format("creating an unnamed file in {}", dir), errno);
+  return fd;
+}
+
+Result<int> create_memfd(const char* name) {
+  const int fd = ::memfd_create(name, MFD_CLOEXEC);
+  if (fd < 0) return os_error("memfd_create", errno);
+  return fd;
+}
+
+int link_fd(int fd, const std::string& path) noexcept {
+  char self[32];
+  std::snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+  return ::linkat(AT_FDCWD, self, AT_FDCWD, path.c_str(), AT_SYMLINK_FOLLOW) == 0 ? 0 : errno;
+}
+
+int unlink_path(const std::string& path) noexcept {
+  return ::unlink(path.c_str()) == 0 ? 0 : errno;
+}
+
+bool same_file(int fd, const std::string& path) noexcept {
+  struct stat ours {
+  }, named{};
+  return ::fstat(fd, &ours) == 0 && ::stat(path.c_str(), &named) == 0 &&
+         ours.st_dev == named.st_dev && ours.st_ino == named.st_ino;
+}
+
+Result<void> resize_file(int fd, std::uint64_t size) {
+  if (::ftruncate(fd, static_cast<off_t>(size)) != 0) return os_error("sizing a file", errno);
+  return {};
+}
+
+Result<std::uint64_t> file_size(int fd) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return os_error("fstat", errno);
+  return static_cast<std::uint64_t>(st.st_size);
+}
+
+Result<std::vector<std::string>> list_dir(const char* dir) {
+  DIR* d = ::opendir(dir);
+  if (d == nullptr) return os_error(fmt::format("listing {}", dir), errno);
+  std::vector<std::string> names;
+  errno = 0;
+  while (const dirent* e = ::readdir(d)) {
+    const std::string_view n = e->d_name;
+    if (n != "." && n != "..") names.emplace_back(n);
+  }
+  const int e = errno;
+  ::closedir(d);
+  if (e != 0) return os_error(fmt::format("listing {}", dir), e);
+  return names;
 }
 
 Result<std::uintptr_t> reserve_within_4gib(std::size_t size) {
@@ -91,6 +195,7 @@ int guard_remove(std::uintptr_t addr, std::size_t size) noexcept {
 }
 
 int punch_hole(int fd, std::uint64_t offset, std::uint64_t size) noexcept {
+  if (const int e = injected(testing::Call::punch_hole); e != 0) return e;
   return ::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
                      static_cast<off_t>(size)) == 0
              ? 0
@@ -98,6 +203,7 @@ int punch_hole(int fd, std::uint64_t offset, std::uint64_t size) noexcept {
 }
 
 int instantiate(int fd, std::uint64_t offset, std::uint64_t size) noexcept {
+  if (const int e = injected(testing::Call::instantiate); e != 0) return e;
   return ::fallocate(fd, 0, static_cast<off_t>(offset), static_cast<off_t>(size)) == 0 ? 0 : errno;
 }
 

@@ -5,6 +5,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "scxkit/error.hpp"
 
@@ -16,7 +18,11 @@ Result<std::uintptr_t> reserve(std::size_t size);
 // With replace=false the range must be free (MAP_FIXED_NOREPLACE).
 Result<void> map_shared(std::uintptr_t addr, std::size_t size, int fd, std::uint64_t offset,
                         bool replace);
+// munmap fails only for a range that is not page aligned or not user space,
+// which callers never pass; its result is not reported.
 void unmap(std::uintptr_t addr, std::size_t size);
+// Maps `size` bytes of fd at `offset` wherever the kernel picks, shared, read-write.
+Result<std::uintptr_t> map_file(std::size_t size, int fd, std::uint64_t offset);
 // Like the kernel's arena_get_unmapped_area(): reserves `size` bytes that do
 // not cross a 4 GiB boundary (twice the size is taken, the slack returned).
 Result<std::uintptr_t> reserve_within_4gib(std::size_t size);
@@ -28,6 +34,24 @@ int online_numa_nodes();
 // Return 0 or an errno value.
 int guard_install(std::uintptr_t addr, std::size_t size) noexcept;
 int guard_remove(std::uintptr_t addr, std::size_t size) noexcept;
+
+void close_fd(int fd) noexcept;  // close(2) always releases fd; its errors are not about us
+// Files. Errors carry the errno (Error::sys_errno), e.g. ENOENT.
+Result<int> open_rw(const std::string& path);
+// An unnamed file in `dir` (O_TMPFILE), to be linked to a name later.
+Result<int> create_unnamed(const char* dir);
+Result<int> create_memfd(const char* name);
+// Gives the unnamed file behind fd the name `path` (0 or an errno value: EEXIST
+// when the name is taken).
+int link_fd(int fd, const std::string& path) noexcept;
+// 0 or an errno value.
+int unlink_path(const std::string& path) noexcept;
+// Whether fd and path name the same file right now.
+bool same_file(int fd, const std::string& path) noexcept;
+Result<void> resize_file(int fd, std::uint64_t size);
+Result<std::uint64_t> file_size(int fd);
+// The names in `dir` (without "." and "..").
+Result<std::vector<std::string>> list_dir(const char* dir);
 
 // Frees the file's pages in [offset, offset+size): every mapping of them reads
 // zero afterwards. Returns 0 or an errno value.

@@ -25,12 +25,11 @@ Result<void> check_alloc_args(const UserRange& range, std::uint32_t count, int n
 
 Result<std::uint32_t> page_index(const UserRange& range, std::uint64_t addr, std::uint32_t count,
                                  const char* what) {
-  constexpr std::uint64_t kLow32 = 0xffff'ffffull;
   if (addr % kPageSize != 0) {
     return make_error(Errc::invalid_argument,
                       fmt::format("{}: address 0x{:x} is not page aligned", what, addr));
   }
-  const std::uint64_t pgoff = ((addr - (range.user_vm_start & kLow32)) & kLow32) / kPageSize;
+  const std::uint64_t pgoff = low32(addr - low32(range.user_vm_start)) / kPageSize;
   if (count > range.max_entries || pgoff > range.max_entries - count) {
     const std::uint64_t end = range.user_vm_start + std::uint64_t{range.max_entries} * kPageSize;
     return make_error(Errc::out_of_range,

@@ -8,6 +8,12 @@
 
 namespace scxkit::internal {
 
+// An address's arena offset part: only the low 32 bits of an arena address
+// matter (the kernel's compute_pgoff()).
+constexpr std::uint64_t low32(std::uint64_t v) {
+  return v & 0xffff'ffffull;
+}
+
 // The arena's user range, as the checks need it.
 struct UserRange {
   std::uint64_t user_vm_start;

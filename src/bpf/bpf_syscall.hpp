@@ -46,7 +46,7 @@ Result<Fd> load_syscall_program(std::uint32_t value);
 Result<std::uint32_t> run_syscall_program(std::uint32_t value);
 
 // A BPF program's output streams (Linux 6.17+), written by BPF code with
-// bpf_stream_vprintk_impl() and by the kernel (e.g. on a stray arena access).
+// scxkit_stream_printk() (scxkit/bpf/stream.h) and by the kernel (e.g. on a stray arena access).
 enum class ProgStream : std::uint32_t { out = 1, err = 2 };
 // Reads everything the stream holds now; reading consumes it. Errors:
 // unsupported (the kernel has no program streams), system_error.

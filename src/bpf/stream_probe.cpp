@@ -22,20 +22,23 @@ Result<std::string> probe_stream_print() {
   } destroy{skel};
   if (const int err = stream_probe__load(skel); err != 0) {
     return make_error(Errc::unsupported,
-                      fmt::format("a program calling bpf_stream_vprintk_impl did not load ({}): "
+                      fmt::format("a program printing to a BPF stream did not load ({}): "
                                   "this kernel has no BPF stream printing (Linux 6.17+)",
                                   std::strerror(-err)));
   }
   auto ret = test_run(skel->progs.stream_probe, nullptr, 0);
   if (!ret) return tl::unexpected(ret.error());
+  if (*ret == -EOPNOTSUPP) {
+    return make_error(Errc::unsupported,
+                      "this kernel has none of the stream printing kfuncs (bpf_stream_vprintk, "
+                      "Linux 6.17+; bpf_stream_vprintk_impl on 6.18)");
+  }
   if (*ret == -ENOMEM) {
     return make_error(Errc::no_space,
-                      "bpf_stream_vprintk_impl returned -ENOMEM: this kernel could not allocate "
+                      "the stream printing kfunc returned -ENOMEM: this kernel could not allocate "
                       "memory for the message");
   }
-  if (*ret != 0) {
-    return os_error("bpf_stream_vprintk_impl", -*ret);
-  }
+  if (*ret != 0) return os_error("the stream printing kfunc", -*ret);
   return read_prog_stream(bpf_program__fd(skel->progs.stream_probe), ProgStream::out);
 }
 

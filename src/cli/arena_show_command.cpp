@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "arena/page_table.hpp"
 #include "bpf/arena_inspect.hpp"
 #include "bpf/bpf_objects.hpp"
 #include "cli/commands.hpp"
@@ -39,15 +40,10 @@ std::string kib(std::uint64_t pages) {
 
 // Runs of backed pages as "first-last" (or "first"), at most `limit` of them.
 std::string used_ranges(const std::vector<bool>& backed, std::size_t limit) {
-  std::vector<std::pair<std::size_t, std::size_t>> runs;
-  for (std::size_t i = 0; i < backed.size(); ++i) {
-    if (!backed[i]) continue;
-    if (!runs.empty() && runs.back().second + 1 == i) {
-      runs.back().second = i;
-    } else {
-      runs.emplace_back(i, i);
-    }
-  }
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> runs;
+  internal::for_each_run(
+      0, static_cast<std::uint32_t>(backed.size()), [&](std::uint32_t i) { return backed[i]; },
+      [&](std::uint32_t first, std::uint32_t n) { runs.emplace_back(first, first + n - 1); });
   if (runs.empty()) return "none";
   std::string out = fmt::format("{} run(s):", runs.size());
   for (std::size_t r = 0; r < std::min(runs.size(), limit); ++r) {

@@ -1,10 +1,5 @@
 #include "arena/emulated/arena_file.hpp"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
@@ -22,20 +17,41 @@ namespace {
 constexpr std::uint64_t kUserLockByte = std::uint64_t{1} << 45;
 constexpr std::uint64_t kSlotLockBase = std::uint64_t{1} << 46;
 constexpr const char* kShmDir = "/dev/shm";
+constexpr std::string_view kNamePrefix = "scxkit-arena.";
 
 void close_fd(int& fd) {
-  if (fd >= 0) ::close(fd);
+  os::close_fd(fd);
   fd = -1;
 }
 
-bool same_file(int fd, const std::string& path) {
-  struct stat ours {
-  }, named{};
-  return fstat(fd, &ours) == 0 && stat(path.c_str(), &named) == 0 && ours.st_dev == named.st_dev &&
-         ours.st_ino == named.st_ino;
+enum class NameState { gone, alive };
+
+// Removes `path` if no live user holds the arena it names. Every remover of a
+// name (this, and the last user at teardown) holds the exclusive user lock
+// while it checks that the name still names that file and unlinks it, so a
+// name another process has meanwhile given to a new, live arena is never
+// removed. A file nobody holds a user lock on has no user: its users all
+// died, or it was never an arena.
+NameState remove_if_dead(const std::string& path) {
+  auto fd = os::open_rw(path);
+  if (!fd) return fd.error().sys_errno == ENOENT ? NameState::gone : NameState::alive;
+  const bool dead = os::ofd_lock(*fd, os::LockKind::exclusive, kUserLockByte, 1, false) == 0;
+  if (dead && os::same_file(*fd, path)) (void)os::unlink_path(path);  // ENOENT: someone else did
+  os::close_fd(*fd);                                                  // drops the lock
+  return dead ? NameState::gone : NameState::alive;
 }
 
 }  // namespace
+
+void ArenaFile::sweep_dead_names() {
+  auto names = os::list_dir(kShmDir);
+  if (!names) return;  // no /dev/shm: no names to sweep either
+  for (const std::string& n : *names) {
+    if (n.size() > kNamePrefix.size() && n.compare(0, kNamePrefix.size(), kNamePrefix) == 0) {
+      remove_if_dead(fmt::format("{}/{}", kShmDir, n));
+    }
+  }
+}
 
 Result<std::string> ArenaFile::path_of(std::string_view name) {
   if (name.empty() || name.size() > 200 || !std::all_of(name.begin(), name.end(), [](char c) {
@@ -92,13 +108,9 @@ Result<void> ArenaFile::join() {
 
 Result<ArenaFile> ArenaFile::create(bool named) {
   ArenaFile f;
-  f.fd_ = named ? ::open(kShmDir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600)
-                : memfd_create("scxkit-arena", MFD_CLOEXEC);
-  if (f.fd_ < 0) {
-    return os_error(named ? fmt::format("creating an arena file in {}", kShmDir)
-                          : std::string("memfd_create for the arena"),
-                    errno);
-  }
+  auto fd = named ? os::create_unnamed(kShmDir) : os::create_memfd("scxkit-arena");
+  if (!fd) return tl::unexpected(fd.error());
+  f.fd_ = *fd;
   if (auto r = f.join(); !r) return tl::unexpected(r.error());
   return f;
 }
@@ -118,16 +130,16 @@ Result<ArenaFile> ArenaFile::adopt(int fd) {
 Result<ArenaFile> ArenaFile::open_named(std::string_view name) {
   auto path = path_of(name);
   if (!path) return tl::unexpected(path.error());
-  const int fd = ::open(path->c_str(), O_RDWR | O_CLOEXEC);
-  if (fd < 0 && errno == ENOENT) {
+  auto fd = os::open_rw(*path);
+  if (!fd && fd.error().sys_errno == ENOENT) {
     return make_error(Errc::not_found,
                       fmt::format("no arena named '{}' exists; create it first with "
                                   "ArenaOptions::name",
                                   name));
   }
-  if (fd < 0) return os_error(fmt::format("opening {}", *path), errno);
+  if (!fd) return tl::unexpected(fd.error());
   ArenaFile f;
-  f.fd_ = fd;
+  f.fd_ = *fd;
   if (auto r = f.join(); !r) return tl::unexpected(r.error());
   if (!f.others_alive()) {
     if (f.leave_as_last()) f.unlink_name(name);
@@ -142,17 +154,12 @@ Result<ArenaFile> ArenaFile::open_named(std::string_view name) {
 Result<void> ArenaFile::publish(std::string_view name) {
   auto path = path_of(name);
   if (!path) return tl::unexpected(path.error());
-  const std::string self = fmt::format("/proc/self/fd/{}", fd_);
   for (int attempt = 0; attempt < 3; ++attempt) {
-    if (linkat(AT_FDCWD, self.c_str(), AT_FDCWD, path->c_str(), AT_SYMLINK_FOLLOW) == 0) return {};
-    if (errno != EEXIST) return os_error(fmt::format("naming the arena {}", *path), errno);
-    // Taken: by a live arena, or by one whose users all died.
-    const int other = ::open(path->c_str(), O_RDWR | O_CLOEXEC);
-    if (other < 0) continue;  // removed meanwhile: try again
-    const bool alive = os::ofd_lock_conflicts(other, os::LockKind::exclusive, kUserLockByte, 1);
-    if (!alive && same_file(other, *path)) ::unlink(path->c_str());
-    ::close(other);
-    if (alive) {
+    const int e = os::link_fd(fd_, *path);
+    if (e == 0) return {};
+    if (e != EEXIST) return os_error(fmt::format("naming the arena {}", *path), e);
+    // Taken: by a live arena, or by one whose users all died (removed here).
+    if (remove_if_dead(*path) == NameState::alive) {
       return make_error(Errc::already_exists,
                         fmt::format("an arena named '{}' exists already; open it with "
                                     "Arena::open, or choose another name",
@@ -169,27 +176,29 @@ bool ArenaFile::others_alive() const {
 bool ArenaFile::leave_as_last() {
   if (user_fd_ < 0) return false;
   if (os::ofd_lock(user_fd_, os::LockKind::exclusive, kUserLockByte, 1, false) == 0) return true;
-  os::ofd_lock(user_fd_, os::LockKind::none, kUserLockByte, 1, false);
+  // Dropping our shared lock cannot fail for a lock we hold; closing the
+  // description (release()) drops it in any case.
+  (void)os::ofd_lock(user_fd_, os::LockKind::none, kUserLockByte, 1, false);
   return false;
 }
 
 void ArenaFile::unlink_name(std::string_view name) const {
   auto path = path_of(name);
-  if (path && same_file(fd_, *path)) ::unlink(path->c_str());
+  if (path && os::same_file(fd_, *path)) (void)os::unlink_path(*path);  // ENOENT: already gone
 }
 
 int ArenaFile::lock_slots_for_eviction(std::uint32_t first, std::uint32_t count) const noexcept {
   return os::ofd_lock(user_fd_, os::LockKind::exclusive, kSlotLockBase + first, count, false);
 }
 
-void ArenaFile::lock_slots_for_allocation(std::uint32_t first, std::uint32_t count) const noexcept {
-  os::ofd_lock(alloc_fd_, os::LockKind::exclusive, kSlotLockBase + first, count, true);
+int ArenaFile::lock_slots_for_allocation(std::uint32_t first, std::uint32_t count) const noexcept {
+  return os::ofd_lock(alloc_fd_, os::LockKind::exclusive, kSlotLockBase + first, count, true);
 }
 
 void ArenaFile::unlock_slots(bool for_eviction, std::uint32_t first,
                              std::uint32_t count) const noexcept {
-  os::ofd_lock(for_eviction ? user_fd_ : alloc_fd_, os::LockKind::none, kSlotLockBase + first,
-               count, false);
+  (void)os::ofd_lock(for_eviction ? user_fd_ : alloc_fd_, os::LockKind::none, kSlotLockBase + first,
+                     count, false);  // unlocking a lock we hold
 }
 
 }  // namespace scxkit::internal

@@ -10,7 +10,8 @@
 //
 // A named arena is built in an unnamed file and only then linked to
 // /dev/shm/scxkit-arena.NAME, so an open by name sees a complete arena or none.
-// A name whose users all died is removed by the next create or open of it.
+// A name whose users all died is removed by the next create or open of any
+// arena in any process (sweep_dead_names).
 #pragma once
 
 #include <cstdint>
@@ -53,10 +54,15 @@ class ArenaFile {
   // (possibly in two processes). The kernel drops these locks with their
   // holder, so a killed evictor never leaves a slot locked.
   int lock_slots_for_eviction(std::uint32_t first, std::uint32_t count) const noexcept;
-  void lock_slots_for_allocation(std::uint32_t first, std::uint32_t count) const noexcept;
+  // Both return 0 or an errno value.
+  int lock_slots_for_allocation(std::uint32_t first, std::uint32_t count) const noexcept;
   void unlock_slots(bool for_eviction, std::uint32_t first, std::uint32_t count) const noexcept;
 
   int fd() const { return fd_; }
+
+  // Removes every /dev/shm/scxkit-arena.* name that no live user holds (its
+  // users were all killed); never one a live process uses.
+  static void sweep_dead_names();
 
   // "/dev/shm/scxkit-arena.NAME", or invalid_argument for a bad name.
   static Result<std::string> path_of(std::string_view name);

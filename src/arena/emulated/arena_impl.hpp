@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -15,22 +16,16 @@
 #include "arena/emulated/shared_control.hpp"
 #include "arena/emulated/view_server.hpp"
 #include "arena/fault_handler.hpp"
+#include "arena/os.hpp"
+#include "arena/page_table.hpp"
 #include "arena/range_tree.hpp"
 #include "scxkit/arena.hpp"
 
 namespace scxkit::internal {
 
-// Calls fn(first, count) for each maximal run of [begin, end) where pred holds.
-template <class Pred, class Fn>
-inline void for_each_run(std::uint32_t begin, std::uint32_t end, Pred pred, Fn fn) {
-  std::uint32_t i = begin;
-  while (i < end) {
-    while (i < end && !pred(i)) ++i;
-    const std::uint32_t first = i;
-    while (i < end && pred(i)) ++i;
-    if (i > first) fn(first, i - first);
-  }
-}
+// Work done in one hold of the arena lock (or one unmap slice) is bounded in
+// time, so a huge free or a teardown never stalls other users for long.
+inline constexpr std::uint64_t kMaxHoldNs = 150'000;
 
 class ArenaImpl final : public FaultClaimer, public MissingPageHandler {
  public:
@@ -83,41 +78,55 @@ class ArenaImpl final : public FaultClaimer, public MissingPageHandler {
 
   explicit ArenaImpl(ArenaFile file)
       : scratch_ring_(new std::atomic<std::uint32_t>[kScratchResident]()), file_(std::move(file)) {}
+
+  // Lifecycle (arena_lifecycle.cpp).
   static Result<std::unique_ptr<ArenaImpl>> join(ArenaFile file);
   Result<void> map_control(std::size_t size);
   Result<void> attach(bool pick_user_address);
-  // A call's right to run: fails cleanly once this handle is torn down.
+  void release_all_pages(PauseStats& pauses);
+  void unmap_views(PauseStats& pauses);
+  // A call's right to run: fails cleanly once this handle is torn down (arena_lock.cpp).
   Result<CallGate::Pass> enter() const;
 
   std::size_t user_size() const { return std::size_t{max_entries_} * kPageSize; }
-  std::atomic<std::uint32_t>& slot(std::uint32_t abs_page) const { return slots_[abs_page]; }
-  std::uint32_t abs_page(std::uint32_t pgoff) const { return first_page_ + pgoff; }
+  std::atomic<std::uint32_t>& slot(std::uint32_t abs_page) const { return pages_->slot(abs_page); }
   bool in_user_view(std::uint32_t abs) const { return abs - first_page_ < max_entries_; }
-  std::uintptr_t page_addr(View v, std::uint32_t abs) const;
-  // Validates a user-form address and converts it to a page index from user_vm_start.
-  Result<std::uint32_t> pgoff_of(std::uint64_t addr, std::uint32_t count, const char* what) const;
+  std::uintptr_t page_addr(View v, std::uint32_t abs) const {
+    return v == View::kern ? kern_vm_start_ + std::uint64_t{abs} * kPageSize
+                           : user_vm_start_ + std::uint64_t{abs - first_page_} * kPageSize;
+  }
 
-  // Under the lock: claim [pgoff, pgoff+count) or report the first page that is taken.
-  bool claim_range(std::uint32_t pgoff, std::uint32_t count);
-  void free_chunk(std::uint32_t pgoff, std::uint32_t count);
-  bool claim_user_fault(std::uint32_t abs) noexcept;
-  // Under the lock, for a page missing from the file: the kernel's rules.
+  // Page allocation's memory side (page_alloc.cpp): under the lock, gives
+  // claimed slots [first, first+count) fresh zeroed pages, or fails leaving
+  // none of them backed.
+  Result<void> give_fresh_pages(std::uint32_t first, std::uint32_t count);
+  // Frees one chunk; the runs whose pages could not be taken away stay
+  // allocated and are counted in `kept`.
+  void free_chunk(std::uint32_t pgoff, std::uint32_t count, std::uint64_t& kept, int& err);
+
+  // Fault rules (view_faults.cpp). Under the lock, for a page missing from
+  // the file: the kernel's rules.
   void resolve_missing_user(std::uint32_t abs) noexcept;
   void resolve_missing_kern(std::uint32_t abs) noexcept;
-  // Kernel-view faults: map allocated pages; for a thread acting on behalf of
-  // a program that uses this arena, recover a stray access with scratch.
+  bool claim_user_fault(std::uint32_t abs) noexcept;
+  // Lifts this process's guard marker: the retried access maps the page if
+  // the file has it, or is a missing-page event for the view server. False
+  // when the marker could not be lifted (the retry would fault again).
+  bool unguard(View v, std::uint32_t abs) noexcept;
+  // Gives the file zeroed pages for slots [abs, abs+count); 0 or an errno value.
+  int back(std::uint32_t abs, std::uint32_t count) noexcept;
+  // Guards [abs, abs+count) of a view so accesses fault with SIGSEGV. Under
+  // memory pressure (ENOMEM) it retries a few times; 0 or an errno value.
+  int guard(View v, std::uint32_t abs, std::uint32_t count) noexcept;
+
+  // Scratch recovery (scratch_recovery.cpp). Kernel-view faults: map
+  // allocated pages; for a thread acting on behalf of a program that uses
+  // this arena, recover a stray access with scratch.
   bool claim_kern_fault(std::uint32_t abs, const FaultInfo& fault) noexcept;
   // Lifts the guard over a scratch page, tracked so at most kScratchResident
   // scratch pages per arena are backed in this process.
-  void map_scratch(std::uint32_t abs) noexcept;
+  bool map_scratch(std::uint32_t abs) noexcept;
   void evict_scratch(std::uint32_t abs) noexcept;
-  // Lifts this process's guard marker: the retried access maps the page if
-  // the file has it, or is a missing-page event for the view server.
-  void unguard(View v, std::uint32_t abs) noexcept;
-  // Gives the file zeroed pages for slots [abs, abs+count).
-  void back(std::uint32_t abs, std::uint32_t count) noexcept;
-  void release_all_pages(PauseStats& pauses);
-  void unmap_views(PauseStats& pauses);
 
   static constexpr std::uint32_t kScratchResident = 16384;      // 64 MiB of scratch backing
   std::unique_ptr<std::atomic<std::uint32_t>[]> scratch_ring_;  // abs page + 1, or 0
@@ -129,8 +138,9 @@ class ArenaImpl final : public FaultClaimer, public MissingPageHandler {
   std::unique_ptr<ViewServer> server_;
   Control* ctl_ = nullptr;
   std::size_t control_size_ = 0;
-  std::atomic<std::uint32_t>* slots_ = nullptr;
   std::unique_ptr<RangeTree> tree_;
+  // Over the control block's slots and tree; lock(), a const call, may repair it.
+  mutable std::optional<PageTable> pages_;
   std::uint32_t max_entries_ = 0;
   std::uint32_t map_flags_ = 0;
   std::uint32_t first_page_ = 0;  // slot index of user_vm_start
@@ -168,5 +178,24 @@ class ArenaImpl::Lock {
   pthread_mutex_t* m_;
   CallGate::Pass pass_;  // released after the mutex
 };
+
+template <class Step>
+Result<void> ArenaImpl::in_lock_slices(PauseStats& pauses, Step step) {
+  for (bool more = true; more;) {
+    bool waiters = false;
+    {
+      auto guard = lock(true);
+      if (!guard) return tl::unexpected(guard.error());
+      const std::uint64_t t0 = os::monotonic_ns();
+      do {
+        more = step();
+      } while (more && os::monotonic_ns() - t0 < kMaxHoldNs);
+      pauses.record(os::monotonic_ns() - t0);
+      waiters = lock_has_waiters();  // the unlock clears the mark
+    }
+    if (more && waiters) let_waiters_in();
+  }
+  return {};
+}
 
 }  // namespace scxkit::internal

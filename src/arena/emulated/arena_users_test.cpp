@@ -216,6 +216,31 @@ TEST(ArenaUsers, AnArenaWhoseUsersAllDiedCannotBeOpenedAndItsNameIsReusable) {
   EXPECT_FALSE(name_exists(name));
 }
 
+TEST(ArenaUsers, StartingAnArenaSweepsNamesWhoseUsersWereKilledAndNoLiveOne) {
+  const std::string dead = unique_name("swept");
+  const std::string live = unique_name("not-swept");
+  Peer killed = Peer::start({"create-hold", dead, "0"});
+  Peer holder = Peer::start({"create-hold", live, "0"});
+  ASSERT_TRUE(killed.ready());
+  ASSERT_TRUE(holder.ready());
+  killed.kill_and_reap();
+  ASSERT_TRUE(name_exists(dead)) << "a killed user leaves its name behind";
+  // Any create or open sweeps, not only one of the dead name.
+  auto other = Arena::create({.max_entries = 4});
+  ASSERT_TRUE(other) << other.error().message;
+  EXPECT_FALSE(name_exists(dead)) << "the dead arena's name outlived the sweep";
+  ASSERT_TRUE(name_exists(live)) << "the sweep removed a live arena of another process";
+  auto joined = Arena::open(live);
+  ASSERT_TRUE(joined) << joined.error().message;
+  EXPECT_STREQ(bytes(reinterpret_cast<void*>(joined->user_vm_start())), "first");
+  joined->teardown();
+  EXPECT_TRUE(name_exists(live)) << "its creator still uses it";
+  holder.kill_and_reap();
+  auto sweep = Arena::create({.max_entries = 4});
+  ASSERT_TRUE(sweep);
+  EXPECT_FALSE(name_exists(live));
+}
+
 TEST(ArenaUsers, TheLastUserByDescriptorRemovesTheName) {
   const std::string name = unique_name("by-fd");
   auto a = shared_arena(name, 16, 1);

@@ -30,6 +30,7 @@ class EmulatedBackend final : public Backend {
   std::uint32_t map_flags() const override { return impl_->map_flags(); }
   std::uint64_t user_vm_start() const override { return impl_->user_vm_start(); }
   std::uint64_t kern_vm_start() const override { return impl_->kern_vm_start(); }
+  bool maps_kern_view() const override { return true; }
   int fd() const override { return impl_->fd(); }
   PageState page_state(std::uint32_t off) const override { return impl_->page_state(off); }
   Result<ArenaStats> stats() const override { return impl_->stats(); }

@@ -75,21 +75,27 @@ class Line {
 void ArenaImpl::evict_scratch(std::uint32_t abs) noexcept {
   // Busy: an allocation is replacing it (or another eviction runs); skip.
   if (file_.lock_slots_for_eviction(abs, 1) != 0) return;
-  if (slot(abs).load() == kSlotScratch) {
-    os::guard_install(page_addr(View::kern, abs), kPageSize);
-    os::punch_hole(file_.fd(), std::uint64_t{abs} * kPageSize, kPageSize);
+  // Evicting is only about memory: if the page cannot be guarded first, it
+  // stays backed (a stray access keeps reading it, as in the kernel); if it
+  // cannot be punched, its memory stays until the slot is allocated (which
+  // punches it again) or the arena goes.
+  if (slot(abs).load() == kSlotScratch && guard(View::kern, abs, 1) == 0) {
+    (void)os::punch_hole(file_.fd(), std::uint64_t{abs} * kPageSize, kPageSize);
   }
   file_.unlock_slots(true, abs, 1);
 }
 
-void ArenaImpl::map_scratch(std::uint32_t abs) noexcept {
+bool ArenaImpl::map_scratch(std::uint32_t abs) noexcept {
   // If an allocation replaces the slot meanwhile, this backing is punched
-  // out or already is the allocation's zeroed page: either is harmless.
-  back(abs, 1);
-  unguard(View::kern, abs);
+  // out or already is the allocation's zeroed page: either is harmless. No
+  // backing (out of memory): the retried access is a missing-page event,
+  // which guards the page again and the next fault comes back here.
+  (void)back(abs, 1);
+  if (!unguard(View::kern, abs)) return false;  // it would fault forever
   const std::uint64_t pos = scratch_ring_pos_.fetch_add(1);
   const std::uint32_t old = scratch_ring_[pos % kScratchResident].exchange(abs + 1);
   if (old != 0 && old != abs + 1) evict_scratch(old - 1);
+  return true;
 }
 
 bool ArenaImpl::claim_kern_fault(std::uint32_t abs, const FaultInfo& fault) noexcept {
@@ -98,9 +104,9 @@ bool ArenaImpl::claim_kern_fault(std::uint32_t abs, const FaultInfo& fault) noex
     std::uint32_t seen = s.load();
     if (seen == kSlotAllocated || changing_under_lock(seen)) {
       // A stale guard; the retried access maps the page or waits in the view
-      // server for the change to land.
-      unguard(View::kern, abs);
-      return true;
+      // server for the change to land. One that cannot be lifted would fault
+      // forever: not ours to retry.
+      return unguard(View::kern, abs);
     }
     // No page here. Only code acting for a program that uses this arena is recovered.
     const ProgramContext ctx = current_program_context();
@@ -125,14 +131,13 @@ bool ArenaImpl::claim_kern_fault(std::uint32_t abs, const FaultInfo& fault) noex
     // Install iff the slot is still what we saw: empty, reserved, or scratch
     // whose backing was evicted.
     if (seen != kSlotScratch) {
-      if (!s.compare_exchange_strong(seen, kSlotScratch)) continue;
-      ctl_->scratch_pages.fetch_add(1);
-      if (seen == kSlotReserved) ctl_->reserved_pages.fetch_sub(1);
-      // This process's user view faults on it ("scratch page there: SIGSEGV").
-      if (in_user_view(abs)) os::guard_install(page_addr(View::user, abs), kPageSize);
+      if (!pages_->install_scratch(abs, seen)) continue;
+      // This process's user view faults on it ("scratch page there: SIGSEGV");
+      // where the marker cannot be set (out of memory), it reads the scratch
+      // page instead, as other processes' user views do (docs/ARENA.md).
+      if (in_user_view(abs)) (void)guard(View::user, abs, 1);
     }
-    map_scratch(abs);
-    return true;
+    return map_scratch(abs);
   }
 }
 

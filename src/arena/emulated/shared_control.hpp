@@ -13,29 +13,11 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "arena/page_table.hpp"
 #include "arena/range_tree.hpp"
 #include "scxkit/arena.hpp"
 
 namespace scxkit::internal {
-
-// What one page slot holds; the atomic per page is the source of truth, the
-// range tree only an index of allocatable extents.
-enum SlotState : std::uint32_t {
-  kSlotEmpty = 0,
-  kSlotAllocated = 1,
-  kSlotReserved = 2,
-  kSlotScratch = 3,
-  kSlotClaimed = 4,         // being allocated, was empty
-  kSlotClaimedScratch = 5,  // being allocated, scratch is being replaced
-  kSlotFreeing = 6,
-};
-
-// An allocation or a free is changing the slot. Only holders of the arena
-// lock make these transitions, so a holder that dies leaves them to the next
-// one to finish (EOWNERDEAD); no other state is ever transitional.
-constexpr bool changing_under_lock(std::uint32_t s) {
-  return s == kSlotClaimed || s == kSlotClaimedScratch || s == kSlotFreeing;
-}
 
 inline constexpr std::uint64_t kKernMappedSize = k4GiB + kGuardSize / 2;
 inline constexpr std::uint32_t kSlotCount = static_cast<std::uint32_t>(kKernMappedSize / kPageSize);
@@ -53,10 +35,7 @@ struct Control {
   std::uint64_t user_vm_start;
   pthread_mutex_t lock;  // process-shared, robust
   std::atomic<std::uint64_t> lock_acquisitions;
-  std::atomic<std::uint64_t> allocated_pages;
-  std::atomic<std::uint64_t> lazy_faults;
-  std::atomic<std::uint64_t> reserved_pages;
-  std::atomic<std::uint64_t> scratch_pages;
+  PageCounters pages;
   RangeTree::Header tree;
   // The name it was created with ("" for none), so whichever user is the
   // last — also one that got the arena by descriptor — removes it.

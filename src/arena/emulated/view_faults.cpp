@@ -11,6 +11,8 @@
 // the kernel view around an access to a page that is not allocated (a stray
 // access, recovered with scratch inside a program scope, a crash outside).
 // A stale guard over a page that is allocated meanwhile costs one fault.
+#include <cerrno>
+
 #include <algorithm>
 
 #include "arena/emulated/arena_impl.hpp"
@@ -22,14 +24,28 @@ namespace {
 // Guarding the kernel view around a stray access, this many pages at once,
 // sends the next stray accesses nearby straight to the signal handler.
 constexpr std::uint32_t kKernGuardWindow = 512;
+// A guard marker needs page tables; under memory pressure the call fails with
+// ENOMEM and is worth a few more tries.
+constexpr int kGuardTries = 8;
 }  // namespace
 
-void ArenaImpl::back(std::uint32_t abs, std::uint32_t count) noexcept {
-  os::instantiate(file_.fd(), std::uint64_t{abs} * kPageSize, std::uint64_t{count} * kPageSize);
+int ArenaImpl::back(std::uint32_t abs, std::uint32_t count) noexcept {
+  return os::instantiate(file_.fd(), std::uint64_t{abs} * kPageSize,
+                         std::uint64_t{count} * kPageSize);
 }
 
-void ArenaImpl::unguard(View v, std::uint32_t abs) noexcept {
-  os::guard_remove(page_addr(v, abs), kPageSize);
+int ArenaImpl::guard(View v, std::uint32_t abs, std::uint32_t count) noexcept {
+  int e = 0;
+  for (int i = 0; i < kGuardTries; ++i) {
+    e = os::guard_install(page_addr(v, abs), std::size_t{count} * kPageSize);
+    if (e != ENOMEM) return e;
+    os::yield_cpu();
+  }
+  return e;
+}
+
+bool ArenaImpl::unguard(View v, std::uint32_t abs) noexcept {
+  return os::guard_remove(page_addr(v, abs), kPageSize) == 0;
 }
 
 void ArenaImpl::resolve_missing(std::uintptr_t addr) noexcept {
@@ -43,44 +59,41 @@ void ArenaImpl::resolve_missing(std::uintptr_t addr) noexcept {
   }
 }
 
+// Where a page cannot be given or guarded (the OS is out of memory), nothing
+// changes: the woken thread retries its access and comes back here, as a
+// kernel page fault retries until memory is found.
 void ArenaImpl::resolve_missing_user(std::uint32_t abs) noexcept {
-  auto& s = slot(abs);
-  const std::uint32_t seen = s.load();
+  const std::uint32_t seen = slot(abs).load();
   if (seen == kSlotAllocated) {  // lazily allocated elsewhere a moment ago
-    back(abs, 1);
+    (void)back(abs, 1);
     return;
   }
   // "Scratch page there: SIGSEGV"; "none and SEGV_ON_FAULT: SIGSEGV".
   if (seen == kSlotScratch || (map_flags_ & arena_flags::segv_on_fault) != 0) {
-    os::guard_install(page_addr(View::user, abs), kPageSize);
+    (void)guard(View::user, abs, 1);
     return;
   }
   // Empty or reserved: allocate a zeroed page lazily, like the kernel.
-  back(abs, 1);
-  s.store(kSlotAllocated);
-  tree_->clear(abs - first_page_, 1);
-  ctl_->allocated_pages.fetch_add(1);
-  ctl_->lazy_faults.fetch_add(1);
-  if (seen == kSlotReserved) ctl_->reserved_pages.fetch_sub(1);
+  if (back(abs, 1) == 0) pages_->allocate_lazily(abs, seen);
 }
 
 void ArenaImpl::resolve_missing_kern(std::uint32_t abs) noexcept {
   if (slot(abs).load() == kSlotAllocated) {
-    back(abs, 1);
+    (void)back(abs, 1);
     return;
   }
   // A stray access: let it fault, and its neighbours with no page too
   // (scratch pages keep their backing mapped; an evicted one faults alone).
-  os::guard_install(page_addr(View::kern, abs), kPageSize);
+  // Only the page itself must be guarded; the neighbours save later trips.
+  if (guard(View::kern, abs, 1) != 0) return;
   const std::uint32_t first = abs / kKernGuardWindow * kKernGuardWindow;
   const std::uint32_t end = std::min(first + kKernGuardWindow, kSlotCount);
   const auto unbacked = [&](std::uint32_t p) {
     const std::uint32_t s = slot(p).load();
     return s == kSlotEmpty || s == kSlotReserved;
   };
-  for_each_run(first, end, unbacked, [&](std::uint32_t p, std::uint32_t n) {
-    os::guard_install(page_addr(View::kern, p), std::size_t{n} * kPageSize);
-  });
+  for_each_run(first, end, unbacked,
+               [&](std::uint32_t p, std::uint32_t n) { (void)guard(View::kern, p, n); });
 }
 
 bool ArenaImpl::claim_user_fault(std::uint32_t abs) noexcept {
@@ -93,8 +106,8 @@ bool ArenaImpl::claim_user_fault(std::uint32_t abs) noexcept {
       !changing_under_lock(seen)) {
     return false;
   }
-  unguard(View::user, abs);
-  return true;
+  // A marker that cannot be lifted would fault forever: not ours to retry.
+  return unguard(View::user, abs);
 }
 
 bool ArenaImpl::claim_fault(const FaultInfo& fault) noexcept {

@@ -25,13 +25,6 @@ std::size_t user_size(std::uint32_t pages) {
 tl::unexpected<Error> creation_error(const ArenaOptions& o, const Error& e) {
   switch (e.sys_errno) {
     case EINVAL:
-      if (o.numa_node != kNumaNoNode) {
-        return make_error(Errc::unsupported,
-                          fmt::format("this kernel refuses a NUMA node for arena maps "
-                                      "(BPF_F_NUMA_NODE, node {}); leave numa_node at "
-                                      "kNumaNoNode and pass a node to alloc_pages instead",
-                                      o.numa_node));
-      }
       return make_error(Errc::invalid_argument,
                         fmt::format("the kernel refused the arena: max_entries {} must be at "
                                     "least 1, map_flags 0x{:x} must include mmapable and only "
@@ -89,6 +82,17 @@ Result<std::unique_ptr<Backend>> KernelBackend::create(const ArenaOptions& o) {
     start = *r;
   }
   auto map = bpf::create_arena_map(o.max_entries, start, o.map_flags, o.numa_node);
+  if (!map && map.error().sys_errno == EINVAL && o.numa_node != kNumaNoNode) {
+    // Was it the node? Ask the kernel the same without one.
+    auto plain = bpf::create_arena_map(o.max_entries, start, o.map_flags, kNumaNoNode);
+    if (!plain) return creation_error(o, plain.error());
+    return make_error(Errc::unsupported,
+                      fmt::format("this kernel refuses a NUMA node for arena maps "
+                                  "(BPF_F_NUMA_NODE, node {}) although it takes the same arena "
+                                  "without one; leave numa_node at kNumaNoNode and pass a node "
+                                  "to alloc_pages instead",
+                                  o.numa_node));
+  }
   if (!map) return creation_error(o, map.error());
   std::unique_ptr<KernelBackend> k(new KernelBackend(std::move(*map)));
   if (auto r = k->attach(); !r) return tl::unexpected(r.error());
@@ -114,8 +118,16 @@ Result<void> KernelBackend::attach() {
   auto ops = bpf::ArenaOps::load(map_.get());
   if (!ops) return tl::unexpected(ops.error());
   ops_.emplace(std::move(*ops));
+  // Probed here, not on the never-sleeping path: loading a program sleeps.
+  try_alloc_.emplace(bpf::ArenaTryAlloc::load(map_.get()));
+  if (!*try_alloc_ && try_alloc_->error().code != Errc::unsupported) {
+    return tl::unexpected(try_alloc_->error());
+  }
   auto inspector = bpf::ArenaInspector::load(map_.get());
   if (!inspector) return tl::unexpected(inspector.error());
+  auto layout = inspector->layout();
+  if (!layout) return tl::unexpected(layout.error());
+  kern_vm_start_ = layout->kern_vm_start;
   inspector_.emplace(std::move(*inspector));
   return {};
 }
@@ -134,11 +146,10 @@ Result<bpf::ArenaOps*> KernelBackend::ops() {
 
 Result<std::uint64_t> KernelBackend::alloc(std::uint64_t addr, std::uint32_t count, int node,
                                            bool may_sleep) {
-  if (!may_sleep) {
-    return unsupported(ArenaBackend::kernel, "try_alloc_pages",
-                       "Linux 6.18's bpf_arena_alloc_pages takes the arena mutex and allocates "
-                       "with GFP_KERNEL, so it may sleep; call alloc_pages where sleeping is "
-                       "allowed");
+  auto o = ops();
+  if (!o) return tl::unexpected(o.error());
+  if (!may_sleep && !*try_alloc_) {
+    return unsupported(ArenaBackend::kernel, "try_alloc_pages", try_alloc_->error().message);
   }
   if (auto ok = check_alloc_args(range(), count, node); !ok) return tl::unexpected(ok.error());
   if (addr != 0) {
@@ -146,18 +157,20 @@ Result<std::uint64_t> KernelBackend::alloc(std::uint64_t addr, std::uint32_t cou
       return tl::unexpected(p.error());
     }
   }
-  auto o = ops();
-  if (!o) return tl::unexpected(o.error());
-  auto got = (*o)->alloc_pages(addr, count, node);
+  auto got = may_sleep ? (*o)->alloc_pages(addr, count, node)
+                       : (*try_alloc_)->alloc_pages(addr, count, node);
   if (!got) return tl::unexpected(got.error());
   if (*got != 0) return *got;
   // The kfunc says only "no"; with an address that means some page is taken.
+  // Never sleeping, it also says no when what it needs is not free at once.
+  const std::string_view at_once = may_sleep ? "" : " (or not to be had without waiting; retry)";
   if (addr != 0) {
-    return make_error(Errc::busy,
-                      fmt::format("alloc_pages: pages 0x{:x}..+{} are not all free", addr, count));
+    return make_error(Errc::busy, fmt::format("alloc_pages: pages 0x{:x}..+{} are not all free{}",
+                                              addr, count, at_once));
   }
-  return make_error(Errc::no_space,
-                    fmt::format("alloc_pages: no run of {} free pages left in the arena", count));
+  return make_error(
+      Errc::no_space,
+      fmt::format("alloc_pages: no run of {} free pages left in the arena{}", count, at_once));
 }
 
 Result<PauseStats> KernelBackend::free(std::uint64_t addr, std::uint32_t count) {
@@ -195,7 +208,7 @@ Result<void> KernelBackend::reserve(std::uint64_t addr, std::uint32_t count) {
 }
 
 PageState KernelBackend::page_state(std::uint32_t off) const {
-  const std::uint64_t lo = user_vm_start_ & 0xffff'ffffull;
+  const std::uint64_t lo = low32(user_vm_start_);
   if (!inspector_ || off < lo || off - lo >= user_size(max_entries_)) return PageState::empty;
   auto backed = inspector_->backed_pages(static_cast<std::uint32_t>((off - lo) / kPageSize), 1);
   return backed && (*backed)[0] ? PageState::allocated : PageState::unknown;
@@ -237,6 +250,7 @@ Result<void> KernelBackend::attach_to(::bpf_map* map) const {
 PauseStats KernelBackend::teardown() {
   PauseStats pauses{};
   ops_.reset();
+  try_alloc_.reset();
   inspector_.reset();
   const std::uint64_t t0 = os::monotonic_ns();
   view_.reset();  // unmaps this process's user view; the pages stay with the map

@@ -11,6 +11,7 @@
 #include "arena/page_args.hpp"
 #include "bpf/arena_inspect.hpp"
 #include "bpf/arena_ops.hpp"
+#include "bpf/arena_try_alloc.hpp"
 #include "bpf/bpf_syscall.hpp"
 #include "scxkit/bpf_discovery.hpp"
 
@@ -35,6 +36,9 @@ class KernelBackend final : public Backend {
   std::uint32_t max_entries() const override { return max_entries_; }
   std::uint32_t map_flags() const override { return map_flags_; }
   std::uint64_t user_vm_start() const override { return user_vm_start_; }
+  // The kernel's kern_vm_start for this map (read by the inspection
+  // programs from struct bpf_arena); only the kernel maps that view.
+  std::uint64_t kern_vm_start() const override { return kern_vm_start_; }
   int fd() const override { return map_.get(); }
   // Allocated when a page backs the slot (read through the kernel view by
   // the arena inspection programs, allocating nothing); otherwise unknown:
@@ -55,11 +59,14 @@ class KernelBackend final : public Backend {
   bpf::Fd map_;
   std::optional<ArenaMapping> view_;
   std::optional<bpf::ArenaOps> ops_;
+  // The kernel's non-sleeping allocation, or why this kernel has none.
+  std::optional<Result<bpf::ArenaTryAlloc>> try_alloc_;
   mutable std::optional<bpf::ArenaInspector> inspector_;
   std::uint32_t id_ = 0;
   std::uint32_t max_entries_ = 0;
   std::uint32_t map_flags_ = 0;
   std::uint64_t user_vm_start_ = 0;
+  std::uint64_t kern_vm_start_ = 0;
 };
 
 }  // namespace scxkit::internal
