@@ -216,6 +216,12 @@ void sleep_ns(std::uint64_t ns) noexcept {
   ::nanosleep(&ts, nullptr);
 }
 
+int mutex_lock_until(pthread_mutex_t* m, std::uint64_t deadline_ns) noexcept {
+  const timespec at{static_cast<time_t>(deadline_ns / 1'000'000'000),
+                    static_cast<long>(deadline_ns % 1'000'000'000)};
+  return ::pthread_mutex_clocklock(m, CLOCK_MONOTONIC, &at);
+}
+
 std::uint64_t page_table_bytes() {
   std::ifstream status("/proc/self/status");
   std::string key;
