@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
 #include <sched.h>
-#include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -201,10 +200,6 @@ int current_pid() noexcept {
 
 int current_tid() noexcept {
   return static_cast<int>(::syscall(SYS_gettid));
-}
-
-bool process_alive(int pid) noexcept {
-  return ::kill(pid, 0) == 0 || errno != ESRCH;
 }
 
 void yield_cpu() noexcept {

@@ -68,8 +68,6 @@ std::uint64_t monotonic_ns() noexcept;
 // Processes and threads, for locks and records shared between processes.
 int current_pid() noexcept;
 int current_tid() noexcept;
-// False only when no process `pid` exists (ESRCH); other answers count as alive.
-bool process_alive(int pid) noexcept;
 void yield_cpu() noexcept;
 void sleep_ns(std::uint64_t ns) noexcept;
 // Locks `m`, waiting until monotonic_ns() reaches `deadline_ns` at most.

@@ -2,7 +2,7 @@
 
 #include <array>
 
-#include "harness/kernel_files.hpp"
+#include "common/kernel_files.hpp"
 
 namespace scxkit {
 
