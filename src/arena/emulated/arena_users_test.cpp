@@ -347,38 +347,45 @@ TEST(ArenaLocking, KilledLockWaitersLeaveNoWaiterBehind) {
 // for minutes.
 TEST(ArenaLocking, AWaiterKilledAsItIsWokenDoesNotStrandTheOthers) {
   Arena a = make_arena(64);
+  // The kill must land before the woken sleeper runs: a race, so 20 rounds
+  // (without the fix, measured: the first stranding came within 5).
   const int status = in_child([&] {
-    std::optional<internal::ArenaImpl::Lock> held;
-    if (auto l = ArenaAccess::impl(a).lock(true)) held.emplace(std::move(*l));
-    if (!held) _exit(10);
-    const pid_t first = fork();  // sleeps on the lock first, so the unlock wakes it
-    if (first == 0) _exit(a.alloc_pages(nullptr, 1) ? 0 : 1);
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    std::atomic<bool> done{false};
-    std::thread second([&] { done = a.alloc_pages(nullptr, 1).has_value(); });
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    std::atomic<bool> go{false};
-    std::thread third([&] {
-      while (!go) {
+    for (int round = 0; round < 20; ++round) {
+      std::optional<internal::ArenaImpl::Lock> held;
+      if (auto l = ArenaAccess::impl(a).lock(true)) held.emplace(std::move(*l));
+      if (!held) _exit(10);
+      const pid_t first = fork();  // sleeps on the lock first, so the unlock wakes it
+      if (first == 0) _exit(a.alloc_pages(nullptr, 1) ? 0 : 1);
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      std::atomic<bool> done{false};
+      std::thread second([&] { done = a.alloc_pages(nullptr, 1).has_value(); });
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      std::atomic<bool> go{false};
+      std::thread third([&] {
+        while (!go) {
+        }
+        for (;;) {
+          // Holds it while the killed sleeper exits, as a busy user would.
+          if (auto l = ArenaAccess::impl(a).lock(false)) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+            break;
+          }
+        }
+      });
+      go = true;
+      held.reset();
+      kill(first, SIGKILL);
+      third.join();
+      wait_for(first, 10'000);
+      for (int i = 0; i < 300 && !done; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
       }
-      for (;;) {
-        auto l = ArenaAccess::impl(a).lock(false);
-        if (l) break;
-      }
-    });
-    go = true;
-    held.reset();
-    kill(first, SIGKILL);
-    third.join();
-    wait_for(first, 10'000);
-    for (int i = 0; i < 500 && !done; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      if (!done) _exit(11);  // still asleep on a free lock after 3 s
+      second.join();
     }
-    if (!done) _exit(11);  // still asleep on a free lock
-    second.join();
   });
   ASSERT_TRUE(WIFEXITED(status)) << "the child died";
-  EXPECT_NE(WEXITSTATUS(status), 11) << "the other waiter slept on with the lock free for 5 s";
+  EXPECT_NE(WEXITSTATUS(status), 11) << "the other waiter slept on with the lock free for 3 s";
   EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
