@@ -13,33 +13,76 @@
 namespace scxkit {
 namespace {
 
+using testing_support::allocated_pages;
 using testing_support::created;
 
-Arena make_arena(std::uint32_t pages) {
-  return created(Arena::create({.max_entries = pages}));
-}
 Pool make_pool(Arena& a, PoolOptions o = {}) {
   return created(Pool::create(a, o));
 }
 
-TEST(Pool, HandsOutAlignedDistinctMemoryInEveryView) {
+// Every suite runs on both arena backends.
+using PoolAllocator = testing_support::OnEachBackend;
+using PoolViews = testing_support::OnEachBackend;
+
+TEST_P(PoolViews, HandsOutAlignedDistinctMemoryInTheUserView) {
   Arena a = make_arena(256);
   Pool pool = make_pool(a);
   auto u = pool.alloc_user(13);
-  auto k = pool.alloc_kern(13);
-  ASSERT_TRUE(u && k);
+  auto v = pool.alloc_user(13);
+  ASSERT_TRUE(u && v);
   EXPECT_EQ(Arena::offset_of_user(*u) % 8, 0u);
   EXPECT_NE(Arena::offset_of_user(*u), 0u);
-  EXPECT_EQ(Arena::offset_of_user(*u) + 16, a.offset_of_kern(*k));  // 13 rounds up to 16
-  std::strcpy(static_cast<char*>(*k), "from the kernel");
-  EXPECT_STREQ(static_cast<char*>(a.user_addr(a.offset_of_kern(*k))), "from the kernel");
+  EXPECT_EQ(Arena::offset_of_user(*u) + 16, Arena::offset_of_user(*v));  // 13 rounds up to 16
+  std::strcpy(static_cast<char*>(*v), "second");
+  std::strcpy(static_cast<char*>(*u), "first, 16 bytes");
+  EXPECT_STREQ(static_cast<char*>(*v), "second");
   struct Pair {
     std::uint32_t a, b;
   };
   auto t = pool.alloc_typed<Pair>(10);
   ASSERT_TRUE(t);
   t->in(a.user_view())[9].b = 7;
-  EXPECT_EQ(t->in(*a.kern_view())[9].b, 7u);
+  EXPECT_EQ(static_cast<Pair*>(a.user_addr(t->offset()))[9].b, 7u);
+  EXPECT_TRUE(pool.free_user(*u));
+  EXPECT_TRUE(pool.free_user(*v));
+  EXPECT_TRUE(pool.free(t->offset()));
+  EXPECT_TRUE(pool.check());
+  EXPECT_EQ(pool.stats().allocations, 0u);
+}
+
+TEST_P(PoolViews, HandsOutKernelViewAddressesOfTheSameMemory) {
+  Arena a = make_arena(256);
+  Pool pool = make_pool(a);
+  if (kernel()) {
+    // A kernel arena's kernel view is the kernel's own mapping, not this
+    // process's: kernel-view calls are refused, and refused before allocating.
+    auto k = pool.alloc_kern(64);
+    ASSERT_FALSE(k) << "a kernel arena's kernel view is not mapped in this process";
+    EXPECT_EQ(k.error().code, Errc::unsupported);
+    EXPECT_NE(k.error().message.find("kernel view"), std::string::npos) << k.error().message;
+    EXPECT_EQ(pool.stats().chunks, 0u) << "the refused call allocated";
+    auto u = pool.alloc_user(64);
+    ASSERT_TRUE(u) << u.error().message;
+    const std::uint32_t off = Arena::offset_of_user(*u);
+    auto kern_form = reinterpret_cast<void*>(a.kern_vm_start() + off);
+    EXPECT_EQ(a.offset_of_kern(kern_form), off);
+    auto freed = pool.free_kern(kern_form);
+    ASSERT_FALSE(freed);
+    EXPECT_EQ(freed.error().code, Errc::unsupported);
+    EXPECT_EQ(pool.stats().allocations, 1u);
+    EXPECT_TRUE(pool.free_user(*u));
+    return;
+  }
+  auto u = pool.alloc_user(13);
+  auto k = pool.alloc_kern(13);
+  ASSERT_TRUE(u && k);
+  EXPECT_EQ(Arena::offset_of_user(*u) + 16, a.offset_of_kern(*k));
+  std::strcpy(static_cast<char*>(*k), "from the kernel");
+  EXPECT_STREQ(static_cast<char*>(a.user_addr(a.offset_of_kern(*k))), "from the kernel");
+  auto t = pool.alloc_typed<std::uint32_t>(10);
+  ASSERT_TRUE(t);
+  t->in(a.user_view())[9] = 7;
+  EXPECT_EQ(t->in(*a.kern_view())[9], 7u);
   EXPECT_TRUE(pool.free_user(*u));
   EXPECT_TRUE(pool.free_kern(*k));
   EXPECT_TRUE(pool.free(t->offset()));
@@ -47,7 +90,7 @@ TEST(Pool, HandsOutAlignedDistinctMemoryInEveryView) {
   EXPECT_EQ(pool.stats().allocations, 0u);
 }
 
-TEST(Pool, GrowsByFourPagesOrWhatTheRequestNeeds) {
+TEST_P(PoolAllocator, GrowsByFourPagesOrWhatTheRequestNeeds) {
   Arena a = make_arena(1024);
   Pool pool = make_pool(a);
   ASSERT_TRUE(pool.alloc(8));
@@ -63,7 +106,7 @@ TEST(Pool, GrowsByFourPagesOrWhatTheRequestNeeds) {
   EXPECT_TRUE(pool.check());
 }
 
-TEST(Pool, BadRequestsAndBadFreesAreRefusedAndChangeNothing) {
+TEST_P(PoolAllocator, BadRequestsAndBadFreesAreRefusedAndChangeNothing) {
   Arena a = make_arena(256);
   Pool pool = make_pool(a);
   EXPECT_EQ(pool.alloc(0).error().code, Errc::invalid_argument);
@@ -95,14 +138,14 @@ TEST(Pool, BadRequestsAndBadFreesAreRefusedAndChangeNothing) {
   EXPECT_TRUE(pool.check());
 }
 
-TEST(Pool, DestroyGivesEveryPageBackWithAllocationsOutstanding) {
+TEST_P(PoolAllocator, DestroyGivesEveryPageBackWithAllocationsOutstanding) {
   Arena a = make_arena(1024);
-  const std::uint64_t before = a.stats()->allocated_pages;
+  const std::uint64_t before = allocated_pages(a);
   Pool pool = make_pool(a);
   for (int i = 0; i < 50; ++i) ASSERT_TRUE(pool.alloc(1000 + i * 100));
-  EXPECT_GT(a.stats()->allocated_pages, before);
+  EXPECT_GT(allocated_pages(a), before);
   pool.destroy();
-  EXPECT_EQ(a.stats()->allocated_pages, before);
+  EXPECT_EQ(allocated_pages(a), before);
   EXPECT_FALSE(pool.alloc(8));
   EXPECT_FALSE(pool.free(8));
 }
@@ -155,7 +198,9 @@ RC_GTEST_PROP(PoolBitmap, RangeOpsAndSearchesMatchAPlainModel, ()) {
 // allocations, frees and bad frees, the bitmaps stay consistent, live
 // allocations never overlap and the counts match.
 RC_GTEST_PROP(PoolBitmap, InvariantsHoldOverAnySequenceOfOperations, ()) {
-  static Arena a = make_arena(512);  // creating an arena costs more than a whole case
+  // Creating an arena costs more than a whole case; the bitmaps do not
+  // depend on the backend.
+  static Arena a = created(Arena::create({.max_entries = 512}));
   Pool pool = make_pool(a, {.min_grow_pages = *rc::gen::inRange<std::uint32_t>(1, 8)});
   std::map<std::uint32_t, std::size_t> live;  // offset -> rounded size
   const auto ops = *rc::gen::inRange(1, 120);
@@ -199,27 +244,8 @@ RC_GTEST_PROP(PoolBitmap, InvariantsHoldOverAnySequenceOfOperations, ()) {
   RC_ASSERT(a.stats()->allocated_pages == 0u);
 }
 
-TEST(Pool, OnAKernelArenaKernelViewAddressesAreRefusedWithoutAllocating) {
-  auto a = Arena::create({.max_entries = 16, .backend = ArenaBackend::kernel});
-  if (!a && a.error().code == Errc::unsupported) GTEST_SKIP() << a.error().message;
-  ASSERT_TRUE(a) << a.error().message;
-  Pool pool = make_pool(*a);
-  auto k = pool.alloc_kern(64);
-  ASSERT_FALSE(k) << "a kernel arena's kernel view is not mapped in this process";
-  EXPECT_EQ(k.error().code, Errc::unsupported);
-  EXPECT_NE(k.error().message.find("kernel view"), std::string::npos) << k.error().message;
-  EXPECT_EQ(pool.stats().chunks, 0u) << "the refused call allocated";
-  auto u = pool.alloc_user(64);
-  ASSERT_TRUE(u) << u.error().message;
-  const std::uint32_t off = Arena::offset_of_user(*u);
-  auto kern_form = reinterpret_cast<void*>(a->kern_vm_start() + off);
-  EXPECT_EQ(a->offset_of_kern(kern_form), off);
-  auto freed = pool.free_kern(kern_form);
-  ASSERT_FALSE(freed);
-  EXPECT_EQ(freed.error().code, Errc::unsupported);
-  EXPECT_EQ(pool.stats().allocations, 1u);
-  EXPECT_TRUE(pool.free_user(*u));
-}
+SCXKIT_ON_EACH_BACKEND(PoolAllocator);
+SCXKIT_ON_EACH_BACKEND(PoolViews);
 
 }  // namespace
 }  // namespace scxkit

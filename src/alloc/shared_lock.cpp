@@ -5,21 +5,21 @@
 #include <fmt/format.h>
 
 #include "arena/os.hpp"
-#include "harness/child_process.hpp"
 
 namespace scxkit::internal {
 
-Result<LockTaken> shared_lock(std::atomic<std::uint32_t>& word, std::uint32_t self_pid,
+Result<LockTaken> shared_lock(std::atomic<std::uint64_t>& word, ProcessId self,
                               std::uint64_t deadline_ns) {
-  std::uint32_t expected = 0;
-  if (word.compare_exchange_strong(expected, self_pid, std::memory_order_acquire)) {
+  const std::uint64_t me = self.packed();
+  std::uint64_t expected = 0;
+  if (word.compare_exchange_strong(expected, me, std::memory_order_acquire)) {
     return LockTaken::clean;
   }
   const std::uint64_t start = os::monotonic_ns();
   for (std::uint32_t spins = 1;; ++spins) {
     expected = word.load(std::memory_order_relaxed);
     if (expected == 0) {
-      if (word.compare_exchange_weak(expected, self_pid, std::memory_order_acquire)) {
+      if (word.compare_exchange_weak(expected, me, std::memory_order_acquire)) {
         return LockTaken::clean;
       }
       continue;
@@ -36,30 +36,25 @@ Result<LockTaken> shared_lock(std::atomic<std::uint32_t>& word, std::uint32_t se
       os::sleep_ns(
           std::min<std::uint64_t>(std::uint64_t{1000} << std::min(spins - 96, 10u), 1'000'000));
     }
+    if (spins % 16 != 0) continue;
     // Liveness is a system call: ask now and then, never about ourselves.
-    if (spins % 16 == 0 && expected != self_pid && process_gone(expected)) {
-      if (word.compare_exchange_strong(expected, self_pid, std::memory_order_acquire)) {
+    const ProcessId holder = ProcessId::unpack(expected);
+    if (holder != self && process_gone(holder)) {
+      if (word.compare_exchange_strong(expected, me, std::memory_order_acquire)) {
         return LockTaken::from_dead_holder;
       }
       continue;
     }
-    if (spins % 16 == 0 && os::monotonic_ns() - start > deadline_ns) {
+    if (os::monotonic_ns() - start > deadline_ns) {
       return make_error(Errc::busy,
                         fmt::format("an arena allocator lock stayed held by live process {} for "
                                     "over {} s; that process is stuck inside the allocator",
-                                    expected, deadline_ns / 1'000'000'000));
+                                    holder.pid, deadline_ns / 1'000'000'000));
     }
   }
 }
 
-bool process_gone(std::uint32_t pid) {
-  const auto p = static_cast<pid_t>(pid);
-  if (!os::process_alive(p)) return true;
-  const char state = process_state(p);
-  return state == 'Z' || state == 'X';
-}
-
-void shared_unlock(std::atomic<std::uint32_t>& word) {
+void shared_unlock(std::atomic<std::uint64_t>& word) {
   word.store(0, std::memory_order_release);
 }
 

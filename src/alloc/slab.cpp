@@ -116,9 +116,10 @@ Result<ThreadCache*> SlabHeapImpl::thread_cache() {
   // First use by this thread: claim a thread record in the arena.
   const std::uint32_t tid = static_cast<std::uint32_t>(os::current_tid());
   for (std::uint32_t i = 0; i < root_->max_threads; ++i) {
-    std::uint32_t expected = 0;
-    if (threads_[i].pid.load(std::memory_order_relaxed) == 0 &&
-        threads_[i].pid.compare_exchange_strong(expected, pid_, std::memory_order_acq_rel)) {
+    std::uint64_t expected = 0;
+    if (threads_[i].process.load(std::memory_order_relaxed) == 0 &&
+        threads_[i].process.compare_exchange_strong(expected, self_.packed(),
+                                                    std::memory_order_acq_rel)) {
       threads_[i].tid = tid;
       auto cache = std::make_unique<ThreadCache>();
       cache->owner = i + 1;

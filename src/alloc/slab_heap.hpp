@@ -13,6 +13,7 @@
 #include "alloc/size_class.hpp"
 #include "alloc/slab_layout.hpp"
 #include "alloc/thread_cache.hpp"
+#include "common/process.hpp"
 #include "scxkit/slab.hpp"
 
 namespace scxkit::internal {
@@ -112,7 +113,7 @@ class SlabHeapImpl {
   std::uint32_t map_entries_ = 0;
   std::uint32_t secret_ = 0;
   bool debug_ = false;
-  std::uint32_t pid_ = 0;
+  ProcessId self_;  // this process, as thread records and class locks name it
   HeapSlot slot_{};
   std::uint64_t fast_uid_ = 0;  // slot_.uid, or ~0 (no slot has it) in debug mode: all slow
 

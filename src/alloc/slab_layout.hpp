@@ -15,7 +15,7 @@ namespace scxkit::internal {
 
 inline constexpr std::uint32_t kHeapMagic = 0x70616568;  // "heap"
 inline constexpr std::uint32_t kSlabMagic = 0x62616c73;  // "slab"
-inline constexpr std::uint16_t kHeapVersion = 1;
+inline constexpr std::uint16_t kHeapVersion = 2;
 inline constexpr std::uint32_t kSlabPages = 16;  // 64 KiB per slab, every class
 inline constexpr std::uint32_t kSlabBytes = kSlabPages * kPageSize;
 inline constexpr std::uint32_t kSlabHeaderBytes = 128;  // objects start here
@@ -85,20 +85,22 @@ static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
 struct ClassInfo {
   std::uint32_t object_size;
   std::uint32_t capacity;
-  std::atomic<std::uint32_t> lock;       // pid of the holder, 0 = free
+  std::atomic<std::uint64_t> lock;       // holder's ProcessId (pid | start << 32), 0 = free
   std::atomic<std::uint32_t> list_head;  // partial slabs (state kSlabListed)
   std::atomic<std::uint32_t> list_length;
   std::atomic<std::uint32_t> empty_listed;  // listed slabs with nothing in use (<= empty_keep)
   std::atomic<std::uint32_t> releasing;     // slabs unlisted, their pages going back now
-  std::uint32_t reserved[9];
+  std::uint32_t reserved[8];
 };
 static_assert(sizeof(ClassInfo) == 64);
 
 // One per thread that uses the heap, in any process.
 struct ThreadRecord {
-  std::atomic<std::uint32_t> pid;  // 0 = free
+  std::atomic<std::uint64_t> process;  // the ProcessId (pid | start << 32); 0 = free
   std::uint32_t tid;
+  std::uint32_t reserved;
 };
+static_assert(sizeof(ThreadRecord) == 16);
 
 // At the heap's root offset. Offsets of the tables are from the root.
 struct HeapRoot {

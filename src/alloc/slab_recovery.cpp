@@ -50,10 +50,11 @@ Result<SlabRecovery> SlabHeapImpl::recover() {
   SlabRecovery report;
   std::vector<std::uint32_t> dead;  // owner ids
   for (std::uint32_t i = 0; i < root_->max_threads; ++i) {
-    std::uint32_t pid = threads_[i].pid.load(std::memory_order_acquire);
-    if (pid == 0 || pid == pid_ || !process_gone(pid)) continue;
+    std::uint64_t held = threads_[i].process.load(std::memory_order_acquire);
+    if (held == 0 || held == self_.packed() || !process_gone(ProcessId::unpack(held))) continue;
     // Claim the record so that two recovering processes do not both act.
-    if (threads_[i].pid.compare_exchange_strong(pid, pid_, std::memory_order_acq_rel)) {
+    if (threads_[i].process.compare_exchange_strong(held, self_.packed(),
+                                                    std::memory_order_acq_rel)) {
       dead.push_back(i + 1);
     }
   }
@@ -77,7 +78,7 @@ Result<SlabRecovery> SlabHeapImpl::recover() {
     rebuild_class_list(c);
     unlock_class(c);
   }
-  for (std::uint32_t id : dead) threads_[id - 1].pid.store(0, std::memory_order_release);
+  for (std::uint32_t id : dead) threads_[id - 1].process.store(0, std::memory_order_release);
   root_->objects_of_dead_threads.fetch_add(report.objects_in_use, std::memory_order_relaxed);
   return report;
 }

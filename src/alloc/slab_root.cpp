@@ -5,7 +5,6 @@
 #include <fmt/format.h>
 
 #include "alloc/slab_heap.hpp"
-#include "arena/os.hpp"
 
 namespace scxkit::internal {
 
@@ -117,7 +116,7 @@ Result<void> SlabHeapImpl::bind() {
   map_entries_ = root_->map_entries;
   secret_ = root_->secret;
   debug_ = (root_->flags & kHeapFlagDebug) != 0;
-  pid_ = static_cast<std::uint32_t>(os::current_pid());
+  self_ = current_process_id();
   auto slot = register_heap(this);
   if (!slot) return tl::unexpected(std::move(slot.error()));
   slot_ = *slot;

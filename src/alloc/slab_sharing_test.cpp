@@ -1,12 +1,17 @@
 // Several processes on one slab heap, with a real second process
-// (tests/helpers/slab_peer.cpp) opening the arena by name.
+// (tests/helpers/slab_peer.cpp) opening the arena: an emulated one by name, a
+// kernel one by map id.
+#include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -20,9 +25,12 @@
 namespace scxkit {
 namespace {
 
-pid_t spawn_peer(const std::vector<std::string>& args) {
+// Starts slab_peer; its stdout goes to `stdout_fd` when given.
+pid_t spawn_peer(const std::vector<std::string>& args, int stdout_fd = -1) {
   const pid_t pid = fork();
   if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlives a test killed on timeout
+    if (stdout_fd >= 0) dup2(stdout_fd, 1);
     std::vector<char*> argv{const_cast<char*>(SCXKIT_SLAB_PEER)};
     for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
@@ -32,34 +40,47 @@ pid_t spawn_peer(const std::vector<std::string>& args) {
   return pid;
 }
 
-// The peer's exit code, or 128 + signal; killed after `seconds`.
-int wait_peer(pid_t pid, double seconds) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-  int status = 0;
-  while (waitpid(pid, &status, WNOHANG) == 0) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+// Whether `fd` delivers exactly `text` within 30 s.
+bool said(int fd, std::string_view text) {
+  std::string got;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (got.size() < text.size()) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    pollfd pfd{fd, POLLIN, 0};
+    if (left.count() <= 0 || poll(&pfd, 1, static_cast<int>(left.count())) != 1) return false;
+    char buf[64];
+    const ssize_t n = read(fd, buf, std::min(sizeof(buf), text.size() - got.size()));
+    if (n <= 0) return false;
+    got.append(buf, static_cast<std::size_t>(n));
   }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return got == text;
 }
 
+// An arena another process can open (an emulated one by name, a kernel one
+// by map id), with a heap in it.
 struct Shared {
-  std::string name = fmt::format("slabtest.{}.{}", getpid(), counter++);
+  std::string name;  // emulated: the arena's name; kernel: none (opened by map id)
   Arena arena;
   SlabHeap heap;
   static inline int counter = 0;
 
-  explicit Shared(std::uint32_t pages)
-      : arena(testing_support::created(Arena::create({.max_entries = pages, .name = name}))),
+  Shared(ArenaBackend backend, std::uint32_t pages, std::string arena_name = fresh_name())
+      : name(backend == ArenaBackend::emulated ? std::move(arena_name) : ""),
+        arena(testing_support::created(
+            Arena::create({.max_entries = pages, .name = name, .backend = backend}))),
         heap(testing_support::created(SlabHeap::create(arena))) {}
+  static std::string fresh_name() { return fmt::format("slabtest.{}.{}", getpid(), counter++); }
+  // How slab_peer opens the arena.
+  std::string spec() const {
+    return name.empty() ? fmt::format("map-id:{}", testing_support::created(arena.map_id())) : name;
+  }
   std::vector<std::string> args(const char* mode, std::uint32_t block) const {
-    return {mode, name, fmt::format("{:x}", heap.root_offset()), fmt::format("{:x}", block)};
+    return {mode, spec(), fmt::format("{:x}", heap.root_offset()), fmt::format("{:x}", block)};
   }
 };
+
+using SlabSharing = testing_support::OnEachBackend;
 
 #if defined(__SANITIZE_THREAD__)
 constexpr bool kThreadSanitizer = true;
@@ -70,8 +91,8 @@ constexpr const char* kCrossProcessUnderTsan =
     "ThreadSanitizer cannot see the happens-before edges the other process's atomics make in "
     "the shared arena, so it reports its frees as races";
 
-TEST(SlabSharing, TwoProcessesFreeEachOthersObjects) {
-  Shared s(16384);
+TEST_P(SlabSharing, TwoProcessesFreeEachOthersObjects) {
+  Shared s(GetParam(), 16384);
   constexpr std::uint32_t kCount = 3000;
   auto block = s.heap.alloc(4 * (kCount + 1));
   ASSERT_TRUE(block);
@@ -86,7 +107,8 @@ TEST(SlabSharing, TwoProcessesFreeEachOthersObjects) {
     b[1 + i] = off;
   }
   const std::uint64_t slabs_before = s.heap.stats().slabs;
-  ASSERT_EQ(wait_peer(spawn_peer(s.args("swap", Arena::offset_of_user(b))), 60), 0);
+  ASSERT_EQ(testing_support::wait_exit(spawn_peer(s.args("swap", Arena::offset_of_user(b))), 60),
+            0);
   // The peer freed ours (its frees reached our slabs) and left its own.
   for (std::uint32_t i = 0; i < kCount; ++i) {
     auto* w = static_cast<std::uint32_t*>(s.arena.user_addr(b[1 + i]));
@@ -104,31 +126,40 @@ TEST(SlabSharing, TwoProcessesFreeEachOthersObjects) {
   EXPECT_EQ(s.heap.stats().large_allocations, 0u);
 }
 
-TEST(SlabSharing, ProcessesStressOneHeapTogetherWithoutCorruption) {
+TEST_P(SlabSharing, ProcessesStressOneHeapTogetherWithoutCorruption) {
   if (kThreadSanitizer) GTEST_SKIP() << kCrossProcessUnderTsan;
-  Shared s(65536);
+  Shared s(GetParam(), 65536);
   auto block = internal::stress_setup(s.heap, 2048);
   ASSERT_TRUE(block);
   auto args = s.args("stress", *block);
   args.insert(args.end(), {"2", "1.5", "11", "1"});
   const pid_t peer = spawn_peer(args);
   internal::stress_run(s.heap, internal::stress_shared(s.heap, *block), 2, 1.5, 11, 0);
-  ASSERT_EQ(wait_peer(peer, 60), 0);
+  ASSERT_EQ(testing_support::wait_exit(peer, 60), 0);
   const internal::StressReport r = internal::stress_finish(s.heap, *block);
   EXPECT_GT(r.ops, 1000u);
   EXPECT_EQ(r.corruptions, 0u);
   EXPECT_EQ(s.heap.stats().bad_frees, 0u);
 }
 
-TEST(SlabSharing, AProcessKilledMidOperationLeavesTheHeapWhole) {
+TEST_P(SlabSharing, AProcessKilledMidOperationLeavesTheHeapWhole) {
   if (kThreadSanitizer) GTEST_SKIP() << kCrossProcessUnderTsan;
-  Shared s(65536);
+  Shared s(GetParam(), 65536);
   auto block = internal::stress_setup(s.heap, 2048);
   ASSERT_TRUE(block);
   internal::StressShared* shared = internal::stress_shared(s.heap, *block);
   auto args = s.args("stress", *block);
   args.insert(args.end(), {"2", "60", "5", "1"});
-  const pid_t peer = spawn_peer(args);
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  const pid_t peer = spawn_peer(args, ready[1]);
+  close(ready[1]);
+  // Opening a kernel arena loads a BPF program: the clock starts once the
+  // peer is attached.
+  const bool attached = said(ready[0], "ready\n");
+  close(ready[0]);
+  if (!attached) testing_support::wait_exit(peer, 0);  // kills and reaps it
+  ASSERT_TRUE(attached) << "the peer did not attach within 30 s";
   // Both processes hand objects to each other; then the peer dies in the
   // middle of whatever it was doing.
   // Reaped at once, as a supervisor would: until then the arena counts the
@@ -137,7 +168,7 @@ TEST(SlabSharing, AProcessKilledMidOperationLeavesTheHeapWhole) {
   std::thread killer([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(700));
     kill(peer, SIGKILL);
-    peer_status = wait_peer(peer, 10);
+    peer_status = testing_support::wait_exit(peer, 10);
   });
   internal::stress_run(s.heap, shared, 2, 1.2, 5, 0);
   killer.join();
@@ -162,6 +193,52 @@ TEST(SlabSharing, AProcessKilledMidOperationLeavesTheHeapWhole) {
   auto again = s.heap.recover();
   ASSERT_TRUE(again);
   EXPECT_EQ(again->dead_threads, 0u);
+}
+
+SCXKIT_ON_EACH_BACKEND(SlabSharing);
+
+// Runs as pid 1 of a private pid namespace: a peer attached to the heap is
+// killed, its pid goes to an unrelated process, and recover() must still
+// find the peer's thread record dead. Returns 0 when it does.
+int recover_after_pid_reuse(const std::string& name) {
+  Shared s(ArenaBackend::emulated, 4096, name);
+  auto block = s.heap.alloc(8);
+  if (!block) return 21;
+  int ready[2], release[2];
+  if (pipe(ready) != 0 || pipe(release) != 0) return 22;
+  const pid_t peer = spawn_peer(s.args("hold", Arena::offset_of_user(*block)), ready[1]);
+  close(ready[1]);
+  if (!said(ready[0], "ready\nheld\n")) return 23;
+  kill(peer, SIGKILL);
+  if (testing_support::wait_exit(peer, 10) != 128 + SIGKILL) return 24;
+  if (!testing_support::reuse_pid_next(peer)) return testing_support::kNoPrivateNamespaces;
+  const pid_t bystander = testing_support::start_bystander(release);
+  close(release[0]);
+  int rc = 0;
+  if (bystander != peer) {
+    rc = testing_support::kPidNotReused;
+  } else if (auto rec = s.heap.recover(); !rec) {
+    rc = 25;
+  } else if (rec->dead_threads != 1) {
+    rc = 26;  // the stranger with the peer's pid made the peer look alive
+  } else if (rec->objects_in_use != 1) {
+    rc = 27;  // the object the peer held is counted as lost
+  }
+  close(release[1]);
+  if (testing_support::wait_exit(bystander, 10) != 0 && rc == 0) rc = 28;
+  return rc;
+}
+
+TEST(SlabPidReuse, ADeadPeersPidTakenByAStrangerDoesNotHideItsDeath) {
+  if (kThreadSanitizer) GTEST_SKIP() << kCrossProcessUnderTsan;
+  const std::string name = Shared::fresh_name();  // our pid: the namespace's init is pid 1
+  const int rc =
+      testing_support::in_private_pid_namespace([&] { return recover_after_pid_reuse(name); });
+  if (rc == testing_support::kNoPrivateNamespaces) {
+    GTEST_SKIP() << "needs root for a private pid namespace, its own /proc and ns_last_pid";
+  }
+  EXPECT_NE(rc, testing_support::kPidNotReused) << "the stranger did not get the dead peer's pid";
+  EXPECT_EQ(rc, 0) << "26: recover() took the stranger for the dead peer";
 }
 
 }  // namespace

@@ -199,7 +199,10 @@ void SlabHeapImpl::release_slab(SlabHeader* h) {
     map_at(off + i * kPageSize).store(0, std::memory_order_release);
   }
   root_->slabs_released.fetch_add(1, std::memory_order_relaxed);
-  (void)arena_->free_pages(h, pages);  // only fails for an arena torn down under us
+  // Fails only for an arena torn down under us, or when its lock stayed held
+  // past the arena's deadline by a stuck process: the pages then stay
+  // allocated (a leak; the heap no longer refers to them).
+  (void)arena_->free_pages(h, pages);
 }
 
 void SlabHeapImpl::release_thread(ThreadCache* cache) {
@@ -207,13 +210,13 @@ void SlabHeapImpl::release_thread(ThreadCache* cache) {
     if (h != nullptr) abandon(h, false, false);
     h = nullptr;
   }
-  threads_[cache->owner - 1].pid.store(0, std::memory_order_release);
+  threads_[cache->owner - 1].process.store(0, std::memory_order_release);
   std::lock_guard lock(caches_mu_);
   std::erase_if(caches_, [cache](const auto& c) { return c.get() == cache; });
 }
 
 Result<void> SlabHeapImpl::lock_class(std::uint32_t cls) {
-  auto taken = shared_lock(classes_[cls].lock, pid_);
+  auto taken = shared_lock(classes_[cls].lock, self_);
   if (!taken) return tl::unexpected(std::move(taken.error()));
   if (*taken == LockTaken::from_dead_holder) rebuild_class_list(cls);
   return {};

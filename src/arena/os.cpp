@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
 #include <sched.h>
-#include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -309,10 +308,6 @@ int current_tid() noexcept {
   return static_cast<int>(::syscall(SYS_gettid));
 }
 
-bool process_alive(int pid) noexcept {
-  return ::kill(pid, 0) == 0 || errno != ESRCH;
-}
-
 void yield_cpu() noexcept {
   ::sched_yield();
 }
@@ -320,6 +315,12 @@ void yield_cpu() noexcept {
 void sleep_ns(std::uint64_t ns) noexcept {
   timespec ts{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
   ::nanosleep(&ts, nullptr);
+}
+
+int mutex_lock_until(pthread_mutex_t* m, std::uint64_t deadline_ns) noexcept {
+  const timespec at{static_cast<time_t>(deadline_ns / 1'000'000'000),
+                    static_cast<long>(deadline_ns % 1'000'000'000)};
+  return ::pthread_mutex_clocklock(m, CLOCK_MONOTONIC, &at);
 }
 
 std::uint64_t page_table_bytes() {

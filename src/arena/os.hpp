@@ -3,6 +3,8 @@
 // punch calls are async-signal-safe and used from the fault handler.
 #pragma once
 
+#include <pthread.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -90,10 +92,11 @@ std::uint64_t monotonic_ns() noexcept;
 // Processes and threads, for locks and records shared between processes.
 int current_pid() noexcept;
 int current_tid() noexcept;
-// False only when no process `pid` exists (ESRCH); other answers count as alive.
-bool process_alive(int pid) noexcept;
 void yield_cpu() noexcept;
 void sleep_ns(std::uint64_t ns) noexcept;
+// Locks `m`, waiting until monotonic_ns() reaches `deadline_ns` at most.
+// Returns 0, ETIMEDOUT, or what pthread_mutex_clocklock() says (EOWNERDEAD).
+int mutex_lock_until(pthread_mutex_t* m, std::uint64_t deadline_ns) noexcept;
 
 // This process's page tables in bytes (VmPTE), or 0 if it cannot be read.
 std::uint64_t page_table_bytes();

@@ -15,7 +15,8 @@
 
 #include <fmt/format.h>
 
-#include "harness/kernel_files.hpp"
+#include "common/kernel_files.hpp"
+#include "common/process.hpp"
 #include "scxkit/cgroup.hpp"
 
 namespace scxkit {

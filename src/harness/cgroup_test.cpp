@@ -16,7 +16,8 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
-#include "harness/kernel_files.hpp"
+#include "common/kernel_files.hpp"
+#include "common/process.hpp"
 
 namespace scxkit {
 namespace {
@@ -24,15 +25,10 @@ namespace {
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-bool alive(pid_t pid) {
-  const auto st = internal::read_proc_stat(pid);
-  return st && st->state != 'Z' && st->state != 'X';
-}
-
 // Waits (bounded) until `pid` is no longer a live process.
 bool gone_within(pid_t pid, std::chrono::milliseconds limit) {
   const auto end = std::chrono::steady_clock::now() + limit;
-  while (alive(pid)) {
+  while (internal::process_running(pid)) {
     if (std::chrono::steady_clock::now() >= end) return false;
     std::this_thread::sleep_for(1ms);
   }
@@ -220,7 +216,7 @@ TEST_F(CgroupTest, StaleRunsOfADeadOwnerAreKilledAndRemovedLiveOnesStay) {
   close(fds[1]);
   ASSERT_GT(helper, 0);
   ASSERT_EQ(waitpid(owner, nullptr, 0), owner);
-  ASSERT_TRUE(alive(helper));
+  ASSERT_TRUE(internal::process_running(helper));
   const std::string stale_prefix = fmt::format("run-{}-", owner);
   const auto stale_dirs = [&] {
     std::vector<std::string> found;

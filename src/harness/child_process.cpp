@@ -18,8 +18,8 @@
 
 #include <fmt/format.h>
 
-#include "harness/kernel_files.hpp"
-#include "harness/unique_fd.hpp"
+#include "common/process.hpp"
+#include "common/unique_fd.hpp"
 
 extern char** environ;
 
@@ -31,21 +31,6 @@ int poll_ms_until(Clock::time_point deadline) {
   const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
   return left <= 0 ? 0 : static_cast<int>(std::min<long long>(left, 1 << 30));
 }
-
-// Alive per /proc: present and not a zombie.
-bool proc_alive(pid_t pid) {
-  const char state = process_state(pid);
-  return state != '?' && state != 'Z' && state != 'X';
-}
-
-}  // namespace
-
-char process_state(pid_t pid) {
-  const auto st = read_proc_stat(pid);
-  return st ? st->state : '?';
-}
-
-namespace {
 
 // The path execve() gets: `binary` itself if it names a path, else the first
 // executable regular file of that name in PATH (resolved here, not after fork).
@@ -236,7 +221,7 @@ bool ChildProcess::has_exited() const {
     pollfd p{pidfd_, POLLIN, 0};
     return poll(&p, 1, 0) > 0;
   }
-  return !proc_alive(pid_);
+  return !process_running(pid_);
 }
 
 bool ChildProcess::wait_exit_until(Clock::time_point deadline) const {

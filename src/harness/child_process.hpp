@@ -87,7 +87,4 @@ class SubreaperHold {
   bool held_ = false;
 };
 
-// The state letter in /proc/<pid>/stat (R, S, D, Z, ...), or '?' if there is none.
-char process_state(pid_t pid);
-
 }  // namespace scxkit::internal

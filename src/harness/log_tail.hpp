@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "harness/unique_fd.hpp"
+#include "common/unique_fd.hpp"
 #include "scxkit/error.hpp"
 
 namespace scxkit::internal {

@@ -6,7 +6,7 @@
 #include <charconv>
 #include <vector>
 
-#include "harness/kernel_files.hpp"
+#include "common/kernel_files.hpp"
 
 namespace scxkit {
 

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "common/process.hpp"
 #include "harness/child_process.hpp"
 #include "harness/log_tail.hpp"
 #include "harness/sched_ext_watch.hpp"

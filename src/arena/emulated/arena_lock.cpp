@@ -4,12 +4,27 @@
 // holder, which finishes them (EOWNERDEAD).
 #include <linux/futex.h>
 
+#include <algorithm>
 #include <cerrno>
+
+#include <fmt/format.h>
 
 #include "arena/emulated/arena_impl.hpp"
 #include "arena/os.hpp"
 
 namespace scxkit::internal {
+namespace {
+
+// A sleeping lock call waits in slices of kLockSliceNs, each ending with a
+// fresh try: a waiter SIGKILLed just as the holder's unlock woke it takes that
+// wake-up with it (an unlock wakes one sleeper), and without slices the other
+// sleepers would sleep on with the lock free (seen as stalls of minutes when
+// a process was killed mid-operation). Holds are bounded (kMaxHoldNs), so a
+// lock still held after kLockDeadlineNs has a stuck holder.
+constexpr std::uint64_t kLockSliceNs = 50'000'000;
+constexpr std::uint64_t kLockDeadlineNs = 30'000'000'000;
+
+}  // namespace
 
 Result<CallGate::Pass> ArenaImpl::enter() const {
   CallGate::Pass pass = gate_.enter();
@@ -23,7 +38,19 @@ Result<CallGate::Pass> ArenaImpl::enter() const {
 Result<ArenaImpl::Lock> ArenaImpl::lock(bool may_sleep) const {
   auto pass = enter();
   if (!pass) return tl::unexpected(pass.error());
-  int rc = may_sleep ? pthread_mutex_lock(&ctl_->lock) : pthread_mutex_trylock(&ctl_->lock);
+  int rc = pthread_mutex_trylock(&ctl_->lock);
+  if (rc == EBUSY && may_sleep) {
+    const std::uint64_t deadline = os::monotonic_ns() + kLockDeadlineNs;
+    for (std::uint64_t now = os::monotonic_ns(); rc == EBUSY || rc == ETIMEDOUT;
+         now = os::monotonic_ns()) {
+      if (now >= deadline) {
+        return make_error(Errc::busy, fmt::format("the arena lock stayed held for over {} s; "
+                                                  "the process holding it is stuck",
+                                                  kLockDeadlineNs / 1'000'000'000));
+      }
+      rc = os::mutex_lock_until(&ctl_->lock, std::min(deadline, now + kLockSliceNs));
+    }
+  }
   if (rc == EOWNERDEAD) {
     // A process died holding the lock, maybe halfway through a change.
     repair_after_owner_death();

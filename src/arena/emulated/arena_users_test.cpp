@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -25,6 +26,7 @@ namespace {
 
 using internal::ArenaAccess;
 using internal::testing_support::exit_code;
+using internal::testing_support::in_child;
 using internal::testing_support::kSanitizerBuild;
 using internal::testing_support::make_arena;
 using internal::testing_support::name_exists;
@@ -360,6 +362,56 @@ TEST(ArenaLocking, KilledLockWaitersLeaveNoWaiterBehind) {
   for (int fd : {up[0], up[1], down[0], down[1]}) close(fd);
   ASSERT_TRUE(a.alloc_pages(nullptr, 1));  // takes the lock once more
   EXPECT_FALSE(ArenaAccess::lock_has_waiters(a));
+}
+
+// An unlock wakes one sleeper. When that one is SIGKILLed before it runs, and
+// a third thread takes the free lock by the fast path meanwhile, the wake-up
+// is gone and nothing would wake the other sleepers again (the kernel's rescue
+// for a dying waiter only acts while the lock is free): they must still get
+// the lock. This stalled SlabSharing.AProcessKilledMidOperationLeavesTheHeapWhole
+// for minutes.
+TEST(ArenaLocking, AWaiterKilledAsItIsWokenDoesNotStrandTheOthers) {
+  Arena a = make_arena(64);
+  // The kill must land before the woken sleeper runs: a race, so 20 rounds
+  // (without the fix, measured: the first stranding came within 5).
+  const int status = in_child([&] {
+    for (int round = 0; round < 20; ++round) {
+      std::optional<internal::ArenaImpl::Lock> held;
+      if (auto l = ArenaAccess::impl(a).lock(true)) held.emplace(std::move(*l));
+      if (!held) _exit(10);
+      const pid_t first = fork();  // sleeps on the lock first, so the unlock wakes it
+      if (first == 0) _exit(a.alloc_pages(nullptr, 1) ? 0 : 1);
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      std::atomic<bool> done{false};
+      std::thread second([&] { done = a.alloc_pages(nullptr, 1).has_value(); });
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      std::atomic<bool> go{false};
+      std::thread third([&] {
+        while (!go) {
+        }
+        for (;;) {
+          // Holds it while the killed sleeper exits, as a busy user would.
+          if (auto l = ArenaAccess::impl(a).lock(false)) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+            break;
+          }
+        }
+      });
+      go = true;
+      held.reset();
+      kill(first, SIGKILL);
+      third.join();
+      wait_for(first, 10'000);
+      for (int i = 0; i < 300 && !done; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+      if (!done) _exit(11);  // still asleep on a free lock after 3 s
+      second.join();
+    }
+  });
+  ASSERT_TRUE(WIFEXITED(status)) << "the child died";
+  EXPECT_NE(WEXITSTATUS(status), 11) << "the other waiter slept on with the lock free for 3 s";
+  EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-// An owned file descriptor, closed once. Internal to the harness.
+// An owned file descriptor, closed once. Internal.
 #pragma once
 
 #include <unistd.h>

@@ -1,4 +1,4 @@
-#include "harness/kernel_files.hpp"
+#include "common/kernel_files.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -6,11 +6,10 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdio>
 
 #include <fmt/format.h>
 
-#include "harness/unique_fd.hpp"
+#include "common/unique_fd.hpp"
 
 namespace scxkit::internal {
 
@@ -60,27 +59,6 @@ Result<void> write_kernel_file(const std::string& path, std::string_view text) {
     return make_error(Errc::system_error, fmt::format("short write of '{}' to {}", text, path));
   }
   return {};
-}
-
-std::optional<ProcStat> read_proc_stat(pid_t pid) {
-  auto text = read_kernel_file(fmt::format("/proc/{}/stat", pid), 4096);
-  if (!text) return std::nullopt;
-  // "pid (comm) S ppid ...": comm may hold spaces and parentheses, so parse after the last ')'.
-  const auto close_paren = text->rfind(')');
-  if (close_paren == std::string::npos) return std::nullopt;
-  ProcStat st;
-  int ppid = 0;
-  unsigned long long start = 0;
-  // state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt utime stime cutime
-  // cstime priority nice num_threads itrealvalue starttime
-  if (std::sscanf(text->c_str() + close_paren + 1,
-                  " %c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
-                  &st.state, &ppid, &start) != 3) {
-    return std::nullopt;
-  }
-  st.ppid = ppid;
-  st.start_ticks = start;
-  return st;
 }
 
 }  // namespace scxkit::internal

@@ -1,14 +1,10 @@
 // Small kernel interface files — procfs, sysfs, cgroupfs attributes — read and
 // written through one checked, never-blocking path: every read is bounded in
 // size and refuses anything that is not a regular file (a FIFO planted where
-// an attribute should be must not hang the harness). Internal to the harness.
+// an attribute should be must not hang the caller). Internal.
 #pragma once
 
-#include <sys/types.h>
-
 #include <cstddef>
-#include <cstdint>
-#include <optional>
 #include <string>
 #include <string_view>
 
@@ -21,13 +17,5 @@ namespace scxkit::internal {
 Result<std::string> read_kernel_file(const std::string& path, std::size_t max_bytes = 64 * 1024);
 // Writes `text` in one write(2), as kernel attribute files expect.
 Result<void> write_kernel_file(const std::string& path, std::string_view text);
-
-// What /proc/<pid>/stat says about a process.
-struct ProcStat {
-  char state = '?';  // R, S, D, Z, ...
-  pid_t ppid = 0;
-  std::uint64_t start_ticks = 0;  // field 22: start time in clock ticks after boot
-};
-std::optional<ProcStat> read_proc_stat(pid_t pid);
 
 }  // namespace scxkit::internal
