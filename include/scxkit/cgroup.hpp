@@ -158,4 +158,13 @@ Result<std::size_t> remove_stale_cgroup_runs(
     const CgroupLayout& layout, std::string_view parent = "scxkit",
     std::chrono::milliseconds timeout = std::chrono::milliseconds(2000));
 
+// Sets the cpu weight of `parent` (in the hierarchy with the cpu controller)
+// to the sum of its children's: the run cgroups under it then weigh against
+// the rest of the machine as much as they weigh themselves. Left at the
+// default, `parent` weighs one nice-0 task and every run under it shares
+// that, however many workers it has. Call after a run's weight was set and
+// after a run was removed; concurrent callers serialize on a lock of the
+// directory. Returns the weight set (v2 scale), 0 when there is nothing to weigh.
+Result<unsigned> weigh_cgroup_runs(const CgroupLayout& layout, std::string_view parent = "scxkit");
+
 }  // namespace scxkit

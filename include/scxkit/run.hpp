@@ -59,8 +59,14 @@ struct WorkerResult {
   std::vector<PlacementEpoch> placements;
   std::vector<double> cpu_share_timeline;  // share of one CPU per sample interval
   std::string failure;                     // the worker could not run its loop
+  // What a fair scheduler owed it, given how busy its CPUs were (estimate_fair_shares):
+  // the share of one CPU a task of its nice value gets among the tasks that
+  // were runnable on its CPUs, and how many tasks per CPU it competed with
+  // (itself included). 0 when unknown.
+  double fair_share = 0, contention = 0;
 
   double cpu_share() const;  // cpu_ns over active time
+  double service() const;    // cpu_ns over the time it was runnable (cpu_ns + wait_ns)
   double ops_per_s() const;
   CpuSet ran_on() const;
 };
@@ -86,6 +92,20 @@ struct KernelLine {
   std::string text;
 };
 
+// How busy the machine was while a scenario ran: /proc/stat's procs_running
+// sampled with the workers, less the runner itself and the scenario's own
+// runnable workers (their schedstat time on and waiting for a CPU).
+struct MachineLoad {
+  unsigned cpus = 0;          // CPUs the run may use
+  std::size_t samples = 0;    // 0: not measured
+  double runnable = 0;        // average runnable tasks on the machine, the runner excluded
+  double outside = 0;         // of those, tasks that are not the scenario's workers
+  std::vector<double> cpu_busy;  // CPU-seconds each CPU was busy (any task), by CPU number
+  double outside_per_cpu() const { return cpus > 0 ? outside / cpus : 0; }
+  // Busy: more runnable tasks outside the scenario than CPUs.
+  bool busy() const { return samples > 0 && outside_per_cpu() >= 1.0; }
+};
+
 struct ScenarioResult {
   Scenario scenario;
   double elapsed_s = 0;
@@ -93,6 +113,7 @@ struct ScenarioResult {
   std::vector<WorkerResult> workers;
   std::vector<StepRecord> steps;
   std::vector<KernelLine> kernel_lines;
+  MachineLoad machine;
   std::vector<CheckResult> checks;
   std::string error;  // the scenario could not be run; checks are then empty
   bool interrupted = false;

@@ -104,7 +104,11 @@ std::string describe(const StepAction& a);
 // reported as skipped.
 struct Thresholds {
   bool starvation = true;
-  double min_cpu_share = 0.10;  // CPU-hungry workers: share of one CPU over the worker's run
+  // CPU-hungry workers: the share of its fair share (WorkerResult::fair_share)
+  // it got while it was runnable; and an absolute floor, a share of one CPU
+  // over its run (0: none).
+  double min_fair_share = 0.3;
+  double min_cpu_share = 0;
   bool fairness = true;
   double max_spread = 0.5;  // peers in a cgroup: (max - min) / max of CPU time
   bool stuck = true;

@@ -44,6 +44,12 @@ CheckResult starvation(const Thresholds& t, const std::vector<WorkerResult>& wor
     ++judged;
     if (w.ops == 0) {
       findings.push_back(fmt::format("{} made no progress in {:.2f} s", w.name, w.active_s));
+    } else if (cpu_hungry(w.work) && w.fair_share > 0 &&
+               w.service() < t.min_fair_share * w.fair_share) {
+      findings.push_back(fmt::format(
+          "{} ran {:.1f}% of the time it was runnable; a fair share was {:.1f}% with {:.1f} "
+          "tasks per CPU (minimum {:.0f}% of that)",
+          w.name, 100 * w.service(), 100 * w.fair_share, w.contention, 100 * t.min_fair_share));
     } else if (cpu_hungry(w.work) && w.cpu_share() < t.min_cpu_share) {
       findings.push_back(fmt::format("{} got {:.1f}% of a CPU (minimum {:.1f}%)", w.name,
                                      100 * w.cpu_share(), 100 * t.min_cpu_share));
@@ -52,20 +58,21 @@ CheckResult starvation(const Thresholds& t, const std::vector<WorkerResult>& wor
   if (judged == 0) return skipped("starvation", "no worker ran long enough to judge");
   return verdict("starvation", std::move(findings),
                  fmt::format("all {} workers progressed", judged),
-                 fmt::format("starved workers (minimum {:.1f}% of a CPU for CPU-bound work)",
-                             100 * t.min_cpu_share),
+                 fmt::format("starved workers (minimum {:.0f}% of a fair share for CPU-bound work)",
+                             100 * t.min_fair_share),
                  std::nullopt);  // a verdict over each worker's whole run
 }
 
 CheckResult fairness(const Thresholds& t, const std::vector<WorkerResult>& workers) {
   if (!t.fairness) return skipped("fairness", "turned off for this scenario");
-  using Key = std::tuple<std::string, WorkType, int, int, std::string>;
+  // Instances of one worker entry: a later or moved entry had another history.
+  using Key = std::tuple<std::string, std::string, WorkType, int, int, std::string>;
   std::map<Key, std::vector<const WorkerResult*>> peers;
   for (const auto& w : workers) {
     // Only CPU-hungry work says something about fair service: a sleeper's
     // rate is its sleep, a ping-pong pair's its placement.
     if (w.active_s < kMinActiveS || !w.failure.empty() || !cpu_hungry(w.work)) continue;
-    peers[{w.cgroup, w.work, w.nice, w.rt_priority, w.affinity}].push_back(&w);
+    peers[{w.cgroup, w.spec, w.work, w.nice, w.rt_priority, w.affinity}].push_back(&w);
   }
   std::vector<std::string> findings;
   std::size_t groups = 0;
@@ -82,7 +89,7 @@ CheckResult fairness(const Thresholds& t, const std::vector<WorkerResult>& worke
       findings.push_back(fmt::format(
           "cgroup '{}' {} peers: {} got {:.1f}% of a CPU but {} got {:.1f}% (spread {:.2f}, "
           "maximum {:.2f})",
-          std::get<0>(key), to_string(std::get<1>(key)), (*lo)->name, 100 * measure(*lo),
+          std::get<0>(key), to_string(std::get<2>(key)), (*lo)->name, 100 * measure(*lo),
           (*hi)->name, 100 * measure(*hi), spread, t.max_spread));
     }
   }
@@ -146,11 +153,14 @@ CheckResult wake_latency(const Thresholds& t, const std::vector<WorkerResult>& w
     if (w.wake.count == 0) continue;
     ++judged;
     worst = std::max(worst, w.wake.p99_us);
-    if (w.wake.p99_us > t.max_wake_p99_us) {
+    // A waking task queues behind the tasks runnable on its CPUs: the budget
+    // grows with them.
+    const double limit = t.max_wake_p99_us * std::max(1.0, w.contention);
+    if (w.wake.p99_us > limit) {
       findings.push_back(
-          fmt::format("{}: p99 wake latency {:.0f} us over {} wake-ups (maximum {:.0f} "
-                      "us)",
-                      w.name, w.wake.p99_us, w.wake.count, t.max_wake_p99_us));
+          fmt::format("{}: p99 wake latency {:.0f} us over {} wake-ups (maximum {:.0f} us at "
+                      "{:.1f} tasks per CPU)",
+                      w.name, w.wake.p99_us, w.wake.count, limit, std::max(1.0, w.contention)));
     }
   }
   if (judged == 0) return skipped("wake_latency", "no worker measured a wake-up");

@@ -92,12 +92,59 @@ struct RunArgs {
   std::string kernel_log = "/dev/kmsg";
   std::string cgroup_parent = "scxkit";
   bool quiet = false;
+  // --vm: the run happens in the VM's guest (run_vm.cpp).
+  bool vm = false;
+  unsigned vm_cpus = 2, vm_memory = 1024, vm_timeout = 0;
+  // Hidden: this is the guest's run for a host's `run --vm`, whose stdout is a
+  // terminal ("terminal") or not ("plain"); the host reports where reports went.
+  std::string in_vm;
 };
+
+// The host's `run --vm`: the same options, for the guest's `scxkit run`.
+int run_run_in_vm(const RunArgs& a) {
+  VmRunRequest req;
+  for (const auto& n : a.selection.names) req.guest_args.insert(req.guest_args.end(), {"-s", n});
+  if (a.scale != 1.0) req.guest_args.insert(req.guest_args.end(), {"--scale", fmt::format("{}", a.scale)});
+  if (a.kernel_log != RunArgs{}.kernel_log)
+    req.guest_args.insert(req.guest_args.end(), {"--kernel-log", a.kernel_log});
+  if (a.sysfs_root != RunArgs{}.sysfs_root)
+    req.guest_args.insert(req.guest_args.end(), {"--sysfs-root", a.sysfs_root});
+  req.guest_args.insert(req.guest_args.end(), {"--cgroup-parent", a.cgroup_parent});
+  if (a.quiet) req.guest_args.emplace_back("-q");
+  req.files = a.selection.files;
+  req.scheduler = a.scheduler;
+  req.scheduler_args = a.scheduler_args;
+  req.json_path = a.json_path;
+  req.html_path = a.html_path;
+  req.scheduler_log = a.scheduler_log;
+  req.cpus = a.vm_cpus;
+  req.memory_mib = a.vm_memory;
+  req.timeout_s = a.vm_timeout;
+  req.quiet = a.quiet;
+  // The guest lays the scenarios out over its own CPUs; the host's view only sizes the timeout.
+  if (auto scenarios = select_scenarios(a.selection)) {
+    for (const auto& s : *scenarios)
+      req.scenario_seconds += std::chrono::duration<double>(s.duration).count() * a.scale;
+  } else {
+    req.scenario_seconds = 60;
+  }
+  return run_in_vm(req);
+}
 
 int run_run(const RunArgs& a) {
   if (!a.scheduler_args.empty() && a.scheduler.empty()) {
     print_error("arguments after -- are for the scheduler: give one with --scheduler BIN");
     return kUsage;
+  }
+  if (a.vm) return run_run_in_vm(a);
+  std::string scheduler;
+  if (!a.scheduler.empty()) {
+    auto bin = resolve_scheduler(a.scheduler);
+    if (!bin) {
+      print_error(bin.error().message);
+      return kUsage;
+    }
+    scheduler = *bin;
   }
   auto scenarios = select_scenarios(a.selection);
   if (!scenarios) {
@@ -109,7 +156,8 @@ int run_run(const RunArgs& a) {
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
 
-  const bool tty = isatty(STDOUT_FILENO) != 0;
+  // In the guest of a `run --vm`, stdout is a pipe to the host's stdout.
+  const bool tty = a.in_vm.empty() ? isatty(STDOUT_FILENO) != 0 : a.in_vm == "terminal";
   auto progress = terminal_progress(stdout, tty && !a.quiet, scenarios->size());
   RunOptions opt;
   if (a.scale != 1.0) opt.duration_scale = a.scale;
@@ -117,9 +165,9 @@ int run_run(const RunArgs& a) {
   opt.cgroup_parent = a.cgroup_parent;
   opt.stop = &g_stop;
   opt.observer = a.quiet ? nullptr : progress.get();
-  if (!a.scheduler.empty()) {
+  if (!scheduler.empty()) {
     SchedulerSpec spec;
-    spec.binary = a.scheduler;
+    spec.binary = scheduler;
     spec.args = a.scheduler_args;
     spec.log_path = a.scheduler_log;
     spec.sysfs_root = a.sysfs_root;
@@ -135,8 +183,10 @@ int run_run(const RunArgs& a) {
     return kCouldNotRun;
   if (!a.html_path.empty() && !write_file(a.html_path, report_to_html(*report)))
     return kCouldNotRun;
-  if (!a.json_path.empty()) fmt::print("JSON report: {}\n", a.json_path);
-  if (!a.html_path.empty()) fmt::print("HTML report: {}\n", a.html_path);
+  if (a.in_vm.empty()) {  // else the host says where it put them
+    if (!a.json_path.empty()) fmt::print("JSON report: {}\n", a.json_path);
+    if (!a.html_path.empty()) fmt::print("HTML report: {}\n", a.html_path);
+  }
   std::vector<std::string> failed;
   for (const auto& s : report->scenarios) {
     if (!s.passed()) failed.push_back(s.scenario.name);
@@ -217,6 +267,19 @@ void add_run_commands(CLI::App& app, int& exit_code) {
                   "Cgroup directory (in every hierarchy) that holds the run cgroups")
       ->capture_default_str();
   run->add_flag("-q,--quiet", a.quiet, "No live progress");
+  run->add_flag("--vm", a.vm,
+                "Run inside a VM booted with a sched_ext kernel (scxkit vm); reports and the "
+                "scheduler's log come back to the paths given");
+  run->add_option("--cpus", a.vm_cpus, "With --vm: guest CPUs")
+      ->check(CLI::Range(1, 255))
+      ->capture_default_str();
+  run->add_option("--memory", a.vm_memory, "With --vm: guest memory in MiB")
+      ->check(CLI::Range(128, 1 << 20))
+      ->capture_default_str();
+  run->add_option("--timeout", a.vm_timeout,
+                  "With --vm: seconds for the whole VM run (default: 180 + 4 x the scenarios' time)")
+      ->check(CLI::Range(1, 86400));
+  run->add_option("--in-vm", a.in_vm)->check(CLI::IsMember({"terminal", "plain"}))->group("");
   run->callback([&exit_code] { exit_code = run_run(a); });
 
   static Selection list_sel{.builtins_with_files = true};

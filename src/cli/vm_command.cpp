@@ -24,8 +24,10 @@ void on_cancel_signal(int) {
   errno = saved;
 }
 
+}  // namespace
+
 // SIGINT, SIGTERM and SIGHUP cancel the run: the guest is killed, temp files go.
-int install_cancel_handlers() {
+int vm_cancel_fd() {
   if (g_cancel_pipe[0] < 0 && ::pipe2(g_cancel_pipe, O_CLOEXEC | O_NONBLOCK) != 0) return -1;
   struct sigaction sa {};
   sa.sa_handler = on_cancel_signal;
@@ -33,10 +35,12 @@ int install_cancel_handlers() {
   return g_cancel_pipe[0];
 }
 
-vm::ProgressFn progress_for(bool quiet) {
+vm::ProgressFn vm_progress(bool quiet) {
   if (quiet || ::isatty(STDERR_FILENO) == 0) return {};
   return [](std::string_view line) { fmt::print(stderr, "scxkit vm: {}\n", line); };
 }
+
+namespace {
 
 struct KernelFlags {
   vm::KernelOptions options;
@@ -57,7 +61,7 @@ void add_kernel_flags(CLI::App* cmd, KernelFlags& k) {
 }
 
 Result<vm::Kernel> get_kernel(KernelFlags& k) {
-  k.options.progress = progress_for(k.quiet);
+  k.options.progress = vm_progress(k.quiet);
   k.options.show_tool_output = static_cast<bool>(k.options.progress);
   return vm::ensure_kernel(k.options);
 }
@@ -90,8 +94,8 @@ int run_vm(RunFlags& f) {
   f.run.timeout = std::chrono::seconds(f.timeout);
   f.run.boot_timeout = std::chrono::seconds(f.boot_timeout);
   f.run.cache_dir = f.kernel.options.cache_dir;
-  f.run.cancel_fd = install_cancel_handlers();
-  f.run.progress = progress_for(f.kernel.quiet);
+  f.run.cancel_fd = vm_cancel_fd();
+  f.run.progress = vm_progress(f.kernel.quiet);
   FILE* log = nullptr;
   if (f.kernel_log == "-") {
     f.run.kernel_log_fd = STDERR_FILENO;
@@ -132,7 +136,7 @@ int run_vm(RunFlags& f) {
 
 int show_kernel(KernelFlags& k, bool list, const std::string& which) {
   if (list) {
-    k.options.progress = progress_for(k.quiet);
+    k.options.progress = vm_progress(k.quiet);
     auto l = vm::list_kernels(k.options);
     if (!l) {
       print_error(l.error().message);

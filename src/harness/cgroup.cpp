@@ -1,5 +1,7 @@
 #include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -17,6 +19,7 @@
 
 #include "common/kernel_files.hpp"
 #include "common/process.hpp"
+#include "common/unique_fd.hpp"
 #include "scxkit/cgroup.hpp"
 
 namespace scxkit {
@@ -548,6 +551,44 @@ Result<std::size_t> remove_stale_cgroup_runs(const CgroupLayout& layout, std::st
     }
   }
   return removed.size();
+}
+
+Result<unsigned> weigh_cgroup_runs(const CgroupLayout& layout, std::string_view parent) {
+  if (auto ok = check_path(parent); !ok) return tl::unexpected(ok.error());
+  const CgroupMount* m = layout.for_controller("cpu");
+  if (m == nullptr) return 0u;
+  const std::string dir = m->mount_point + "/" + std::string(parent);
+  internal::UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) {
+    if (errno == ENOENT) return 0u;  // no runs left: the parent went with the last one
+    return os_error("open " + dir, errno);
+  }
+  // Concurrent runs recompute under one lock, so the last writer saw every run.
+  const auto deadline = Clock::now() + milliseconds(2000);
+  milliseconds step(1);
+  while (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno != EWOULDBLOCK && errno != EINTR) {
+      return os_error("flock " + dir, errno);
+    }
+    if (Clock::now() >= deadline) {
+      return make_error(Errc::busy, fmt::format("{} stayed locked by another run for 2 s", dir));
+    }
+    sleep_step(step, deadline);
+  }
+  const std::string file = m->version == 2 ? "cpu.weight" : "cpu.shares";
+  const unsigned long unit = m->version == 2 ? 100 : 1024;  // one nice-0 task
+  unsigned long total = 0;
+  for (const auto& child : child_dirs(dir)) {
+    auto text = internal::read_kernel_file(child + "/" + file);
+    if (!text) continue;  // gone meanwhile, or the controller is not enabled there
+    total += std::strtoul(text->c_str(), nullptr, 10);
+  }
+  if (total == 0) total = unit;
+  total = std::clamp<unsigned long>(total, m->version == 2 ? 1 : 2, m->version == 2 ? 10000 : 262144);
+  if (auto w = internal::write_kernel_file(dir + "/" + file, std::to_string(total)); !w) {
+    return tl::unexpected(w.error());
+  }
+  return static_cast<unsigned>(total * 100 / unit);
 }
 
 }  // namespace scxkit

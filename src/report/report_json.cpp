@@ -48,6 +48,8 @@ json worker_json(const WorkerResult& w) {
           {"ops_per_s", w.ops_per_s()},
           {"cpu_ns", w.cpu_ns},
           {"cpu_share", w.cpu_share()},
+          {"fair_share", w.fair_share},
+          {"contention", w.contention},
           {"wait_ns", w.wait_ns},
           {"migrations", w.migrations},
           {"cpu_switches", w.cpu_switches},
@@ -91,6 +93,13 @@ json scenario_json(const ScenarioResult& s) {
           {"scenario", internal::scenario_to_json(s.scenario)},
           {"steps", steps},
           {"kernel_lines", lines},
+          {"machine",
+           {{"cpus", s.machine.cpus},
+            {"samples", s.machine.samples},
+            {"runnable", s.machine.runnable},
+            {"outside", s.machine.outside},
+            {"cpu_busy", s.machine.cpu_busy},
+            {"busy", s.machine.busy()}}},
           {"checks", checks},
           {"workers", workers}};
 }
@@ -172,6 +181,9 @@ WorkerResult worker_from(Reader& r, const json& j, const std::string& at) {
   }
   w.cpu_share_timeline = r.get<std::vector<double>>(j, "cpu_share_timeline", at);
   w.failure = r.get<std::string>(j, "failure", at);
+  // Added within version 1: absent from older records.
+  w.fair_share = j.value("fair_share", 0.0);
+  w.contention = j.value("contention", 0.0);
   return w;
 }
 
@@ -187,6 +199,14 @@ Result<ScenarioResult> scenario_from(Reader& r, const json& j, const std::string
   s.interrupted = r.get<bool>(j, "interrupted", at);
   s.elapsed_s = r.get<double>(j, "elapsed_s", at);
   s.sample_interval_s = r.get<double>(j, "sample_interval_s", at);
+  if (j.contains("machine") && j.at("machine").is_object()) {  // added within version 1
+    const auto& m = j.at("machine");
+    s.machine.cpus = m.value("cpus", 0u);
+    s.machine.samples = m.value("samples", std::size_t{0});
+    s.machine.runnable = m.value("runnable", 0.0);
+    s.machine.outside = m.value("outside", 0.0);
+    s.machine.cpu_busy = m.value("cpu_busy", std::vector<double>{});
+  }
   for (const auto& st : r.array(j, "steps", at)) {
     s.steps.push_back({r.get<double>(st, "at_s", at + ".steps"),
                        r.get<std::string>(st, "what", at + ".steps"),

@@ -97,6 +97,12 @@ std::string terminal_summary(const RunReport& report, bool color) {
                        s.passed() ? paint(color, "32", "PASS") : paint(color, "1;31", "FAIL"),
                        s.scenario.name, s.elapsed_s, s.workers.size());
     if (!s.error.empty()) out += fmt::format("  could not run: {}\n", s.error);
+    if (s.machine.busy()) {
+      out += fmt::format(
+          "  machine busy: {:.1f} runnable tasks outside the scenario on {} CPUs; shares and "
+          "wake-up budgets are judged against that\n",
+          s.machine.outside, s.machine.cpus);
+    }
     if (s.interrupted) out += "  interrupted\n";
     for (const auto& st : s.steps) {
       if (!st.error.empty()) {

@@ -152,6 +152,12 @@ class ScenarioRun {
     if (weigh_run) {
       const auto weight = std::clamp<std::size_t>(100 * workers_needed(s_), 100, 10000);
       if (auto ok = run_cg_->set_cpu_weight(static_cast<unsigned>(weight)); !ok) return ok;
+      // The parent holding the runs must weigh as much too, or the whole
+      // run weighs one task against the machine (see weigh_cgroup_runs).
+      weighed_ = true;
+      if (auto ok = weigh_cgroup_runs(*ctx_.layout, ctx_.cgroup_parent); !ok) {
+        return tl::unexpected(ok.error());
+      }
     }
     if (auto ok = add_cgroup({kRootCgroup, {}, {}}, ""); !ok) return ok;
     for (const auto& c : s_.cgroups) {
@@ -223,6 +229,13 @@ class ScenarioRun {
 
   // Forks every instance of `spec`, places them, then releases them together.
   Result<void> start_workers(const WorkerSpec& spec) {
+    if (auto ok = place_workers(spec); !ok) return ok;
+    release_placed();
+    return {};
+  }
+
+  // Forks every instance of `spec` and places it; release_placed() lets them run.
+  Result<void> place_workers(const WorkerSpec& spec) {
     const std::size_t first = instances_.size();
     for (int i = 0; i < spec.count; ++i) {
       Instance inst;
@@ -252,16 +265,20 @@ class ScenarioRun {
         if (auto ok = set_fifo(inst.pid, spec.rt_priority, rt_limit); !ok) return ok;
       }
     }
+    return {};
+  }
+
+  // Releases every placed instance together.
+  void release_placed() {
     const std::uint32_t epoch = stats().header().epoch.load();
-    for (std::size_t i = first; i < instances_.size(); ++i) {
-      Instance& inst = instances_[i];
+    for (; released_ < instances_.size(); ++released_) {
+      Instance& inst = instances_[released_];
       inst.running = true;
       inst.start_s = inst.last_sample_s = now_s();
       inst.released_ns = monotonic_ns();
       enter_epoch(inst, epoch, allowed_for(inst));
       release(stats(), inst.slot);
     }
-    return {};
   }
 
   void stop_instance(Instance& inst) {
@@ -412,17 +429,15 @@ class ScenarioRun {
     });
     std::size_t next = 0;
     // The workers that start at 0 are forked and placed before the clock
-    // starts: on a loaded machine that takes a while, and the scenario's time
-    // is its workers' time.
-    t0_ns_ = monotonic_ns();
+    // starts, then released together: on a loaded machine placing takes
+    // seconds, and workers released early would run (or wait) outside the
+    // scenario's time.
     while (next < events.size() && events[next].at == Millis(0) && events[next].order == 0) {
-      if (auto ok = start_workers(s_.workers[events[next++].index]); !ok) return ok;
+      if (auto ok = place_workers(s_.workers[events[next++].index]); !ok) return ok;
     }
     t0_ns_ = monotonic_ns();
-    for (auto& inst : instances_) {
-      inst.start_s = inst.last_sample_s = 0;
-      for (auto& [_, e] : inst.epochs) e.from_s = 0;
-    }
+    busy_at_start_ = read_cpu_busy();
+    release_placed();
     const double duration_s = std::chrono::duration<double>(s_.duration).count();
     const double interval_s = result_.sample_interval_s;
     double next_sample_s = interval_s;
@@ -463,6 +478,10 @@ class ScenarioRun {
           ++live;
           sample_one(inst, false);
         }
+        if (auto running = read_procs_running(); running && *running > 0) {
+          ++result_.machine.samples;
+          runnable_sum_ += *running - 1;  // not the runner, reading it
+        }
         if (ctx_.observer != nullptr) ctx_.observer->progress(s_, now, ops, live);
         while (next_sample_s <= now) next_sample_s += interval_s;
       }
@@ -478,6 +497,12 @@ class ScenarioRun {
 
   void finish_workers() {
     result_.elapsed_s = t0_ns_ != 0 ? now_s() : 0;
+    if (t0_ns_ != 0) {
+      const auto busy = read_cpu_busy();
+      for (std::size_t c = 0; c < busy.size() && c < busy_at_start_.size(); ++c) {
+        result_.machine.cpu_busy.push_back(std::max(0.0, busy[c] - busy_at_start_[c]));
+      }
+    }
     for (auto& inst : instances_) stop_instance(inst);
     watch_kernel();
   }
@@ -493,6 +518,11 @@ class ScenarioRun {
     cgroups_.clear();
     if (run_cg_) {
       if (auto r = run_cg_->remove(kTeardownTimeout); !r && ok) ok = r;
+    }
+    if (weighed_) {  // the runs left (of other processes) weigh what they weigh
+      if (auto r = weigh_cgroup_runs(*ctx_.layout, ctx_.cgroup_parent); !r && ok) {
+        ok = tl::unexpected(r.error());
+      }
     }
     return ok;
   }
@@ -535,6 +565,8 @@ class ScenarioRun {
       w.failure = std::string(slot.failure, strnlen(slot.failure, sizeof(slot.failure)));
       result_.workers.push_back(std::move(w));
     }
+    measure_machine();
+    estimate_fair_shares(result_.workers, result_.machine, result_.elapsed_s);
     if (result_.error.empty()) {
       result_.checks =
           evaluate_checks(s_, result_.workers, result_.kernel_lines, kmsg_.has_value());
@@ -551,6 +583,19 @@ class ScenarioRun {
     }
   }
 
+  // The machine's load less the scenario's own runnable workers.
+  void measure_machine() {
+    MachineLoad& m = result_.machine;
+    m.cpus = static_cast<unsigned>(ctx_.host.cpus().size());
+    if (m.samples == 0 || result_.elapsed_s <= 0) return;
+    m.runnable = runnable_sum_ / static_cast<double>(m.samples);
+    double own = 0;
+    for (const auto& w : result_.workers) {
+      own += static_cast<double>(w.cpu_ns + w.wait_ns) / 1e9 / result_.elapsed_s;
+    }
+    m.outside = std::max(0.0, m.runnable - own);
+  }
+
   const Scenario& s_;
   const RunContext& ctx_;
   ScenarioResult result_;
@@ -562,6 +607,10 @@ class ScenarioRun {
   std::vector<Instance> instances_;
   std::optional<DetachedWhileRunning> scheduler_trouble_;
   std::uint64_t t0_ns_ = 0;
+  double runnable_sum_ = 0;    // procs_running over the samples
+  std::vector<double> busy_at_start_;  // read_cpu_busy() when the clock started
+  std::size_t released_ = 0;  // instances_ before this index were released
+  bool weighed_ = false;  // the run cgroup's parent was given the runs' weight
 };
 
 }  // namespace

@@ -51,6 +51,11 @@ double WorkerResult::cpu_share() const {
   return active_s > 0 ? static_cast<double>(cpu_ns) / 1e9 / active_s : 0;
 }
 
+double WorkerResult::service() const {
+  const std::uint64_t runnable = cpu_ns + wait_ns;
+  return runnable > 0 ? static_cast<double>(cpu_ns) / static_cast<double>(runnable) : 0;
+}
+
 double WorkerResult::ops_per_s() const {
   return active_s > 0 ? static_cast<double>(ops) / active_s : 0;
 }

@@ -250,6 +250,9 @@ Result<void> validate(const Scenario& s, const CpuSet& host) {
     if (!ok) return ok;
   }
   const Thresholds& t = s.thresholds;
+  if (t.min_fair_share < 0 || t.min_fair_share > 1) {
+    return fail("thresholds.min_fair_share", "must be 0..1");
+  }
   if (t.min_cpu_share < 0 || t.min_cpu_share > 1) {
     return fail("thresholds.min_cpu_share", "must be 0..1");
   }

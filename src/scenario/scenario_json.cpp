@@ -217,10 +217,12 @@ constexpr std::string_view kChecks[] = {"starvation", "fairness",     "stuck",
 Result<Thresholds> thresholds_from(const json& j, const std::string& where) {
   SCX_TRY(f, Fields::of(j, where));
   Thresholds t;
+  SCX_TRY(fair, f.number("min_fair_share", t.min_fair_share));
   SCX_TRY(share, f.number("min_cpu_share", t.min_cpu_share));
   SCX_TRY(spread, f.number("max_spread", t.max_spread));
   SCX_TRY(gap, f.integer("max_gap_ms", t.max_gap.count()));
   SCX_TRY(p99, f.number("max_wake_p99_us", t.max_wake_p99_us));
+  t.min_fair_share = fair;
   t.min_cpu_share = share;
   t.max_spread = spread;
   t.max_gap = Millis(gap);
@@ -336,7 +338,8 @@ json scenario_to_json(const Scenario& s) {
           {"workers", workers},
           {"steps", steps},
           {"thresholds",
-           {{"min_cpu_share", t.min_cpu_share},
+           {{"min_fair_share", t.min_fair_share},
+            {"min_cpu_share", t.min_cpu_share},
             {"max_spread", t.max_spread},
             {"max_gap_ms", t.max_gap.count()},
             {"max_wake_p99_us", t.max_wake_p99_us},

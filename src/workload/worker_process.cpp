@@ -10,8 +10,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
+#include <cstdio>
 #include <fstream>
+#include <limits>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -170,6 +173,41 @@ Result<void> set_fifo(pid_t pid, int priority, std::chrono::milliseconds cpu_lim
         "0: keep real-time workers out of scenarios that set cgroup weights)";
   }
   return ok;
+}
+
+std::optional<unsigned> read_procs_running() {
+  std::ifstream stat("/proc/stat");
+  std::string key;
+  while (stat >> key) {
+    if (key == "procs_running") {
+      unsigned n = 0;
+      if (stat >> n) return n;
+      return std::nullopt;
+    }
+    stat.ignore(std::numeric_limits<std::streamsize>::max(), '\n');
+  }
+  return std::nullopt;
+}
+
+std::vector<double> read_cpu_busy() {
+  std::ifstream stat("/proc/stat");
+  std::vector<double> busy;
+  const double hz = static_cast<double>(sysconf(_SC_CLK_TCK));
+  std::string line;
+  while (std::getline(stat, line)) {
+    if (line.size() < 4 || line.compare(0, 3, "cpu") != 0 || !std::isdigit(static_cast<unsigned char>(line[3])))
+      continue;  // the "cpu" total line, or not a CPU line
+    unsigned cpu = 0;
+    unsigned long long user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0,
+                       steal = 0;
+    if (std::sscanf(line.c_str(), "cpu%u %llu %llu %llu %llu %llu %llu %llu %llu", &cpu, &user,
+                    &nice, &system, &idle, &iowait, &irq, &softirq, &steal) != 9) {
+      continue;
+    }
+    if (cpu >= busy.size()) busy.resize(cpu + 1, 0);
+    busy[cpu] = static_cast<double>(user + nice + system + irq + softirq + steal) / hz;
+  }
+  return busy;
 }
 
 TaskStats read_task_stats(pid_t pid, bool with_migrations) {

@@ -7,6 +7,8 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <optional>
+#include <vector>
 #include <cstdint>
 
 #include "harness/child_process.hpp"
@@ -77,5 +79,12 @@ struct TaskStats {
 // Summed over the threads of `pid`. Migrations are read only when asked:
 // /proc/<pid>/sched is long, and the runner needs them once, at the end.
 TaskStats read_task_stats(pid_t pid, bool with_migrations);
+
+// Tasks runnable on the machine now (/proc/stat procs_running, the caller
+// included); none if unreadable.
+std::optional<unsigned> read_procs_running();
+// Seconds each CPU spent busy since boot (/proc/stat cpuN: user, nice,
+// system, irq, softirq, steal), indexed by CPU number; empty if unreadable.
+std::vector<double> read_cpu_busy();
 
 }  // namespace scxkit::internal
