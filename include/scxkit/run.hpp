@@ -96,10 +96,10 @@ struct KernelLine {
 // sampled with the workers, less the runner itself and the scenario's own
 // runnable workers (their schedstat time on and waiting for a CPU).
 struct MachineLoad {
-  unsigned cpus = 0;          // CPUs the run may use
-  std::size_t samples = 0;    // 0: not measured
-  double runnable = 0;        // average runnable tasks on the machine, the runner excluded
-  double outside = 0;         // of those, tasks that are not the scenario's workers
+  unsigned cpus = 0;             // CPUs the run may use
+  std::size_t samples = 0;       // 0: not measured
+  double runnable = 0;           // average runnable tasks on the machine, the runner excluded
+  double outside = 0;            // of those, tasks that are not the scenario's workers
   std::vector<double> cpu_busy;  // CPU-seconds each CPU was busy (any task), by CPU number
   double outside_per_cpu() const { return cpus > 0 ? outside / cpus : 0; }
   // Busy: more runnable tasks outside the scenario than CPUs.
@@ -127,6 +127,9 @@ struct RunReport {
   std::string scheduler;  // "default" or the sched_ext scheduler's name
   std::string cgroup_layout;
   std::vector<ScenarioResult> scenarios;
+  // Scenarios left out because the scheduler was detached (or died) in an
+  // earlier one: they would have run on the kernel's default scheduler.
+  std::vector<std::string> not_run;
   bool interrupted = false;
   bool passed() const;
 };

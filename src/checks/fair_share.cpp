@@ -14,10 +14,9 @@ namespace {
 
 // The kernel's sched_prio_to_weight, nice -20 .. 19 (kernel/sched/core.c).
 constexpr std::array<double, 40> kNiceWeight = {
-    88761, 71755, 56483, 46273, 36291, 29154, 23254, 18705, 14949, 11916,
-    9548,  7620,  6100,  4904,  3906,  3121,  2501,  1991,  1586,  1277,
-    1024,  820,   655,   526,   423,   335,   272,   215,   172,   137,
-    110,   87,    70,    56,    45,    36,    29,    23,    18,    15};
+    88761, 71755, 56483, 46273, 36291, 29154, 23254, 18705, 14949, 11916, 9548, 7620, 6100, 4904,
+    3906,  3121,  2501,  1991,  1586,  1277,  1024,  820,   655,   526,   423,  335,  272,  215,
+    172,   137,   110,   87,    70,    56,    45,    36,    29,    23,    18,   15};
 constexpr double kNiceZero = 1024;
 
 double weight_of(const WorkerResult& w) {
@@ -75,9 +74,9 @@ void estimate_fair_shares(std::vector<WorkerResult>& workers, const MachineLoad&
   const auto host_cpus = host.cpus();
   for (int c : host_cpus) {
     const auto i = static_cast<std::size_t>(c);
-    at(c) += outside_total > 0 ? machine.outside * (i < outside_time.size() ? outside_time[i] : 0) /
-                                     outside_total
-                               : machine.outside / static_cast<double>(machine.cpus);
+    at(c) += outside_total > 0
+                 ? machine.outside * (i < outside_time.size() ? outside_time[i] : 0) / outside_total
+                 : machine.outside / static_cast<double>(machine.cpus);
   }
   for (std::size_t i = 0; i < workers.size(); ++i) {
     auto& w = workers[i];

@@ -34,8 +34,8 @@ struct VmRunRequest {
   std::vector<std::string> files;       // scenario files (-f), copied in
   std::string scheduler;                // a path or an example's name; "" = the default
   std::vector<std::string> scheduler_args;
-  std::string json_path, html_path, scheduler_log;  // host paths
-  double scenario_seconds = 0;                      // for the default timeout
+  std::string json_path, html_path, scheduler_log;      // host paths
+  double scenario_seconds = 0;                          // for the default timeout
   unsigned cpus = 2, memory_mib = 1024, timeout_s = 0;  // 0: from scenario_seconds
   bool quiet = false;
 };

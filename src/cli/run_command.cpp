@@ -104,7 +104,8 @@ struct RunArgs {
 int run_run_in_vm(const RunArgs& a) {
   VmRunRequest req;
   for (const auto& n : a.selection.names) req.guest_args.insert(req.guest_args.end(), {"-s", n});
-  if (a.scale != 1.0) req.guest_args.insert(req.guest_args.end(), {"--scale", fmt::format("{}", a.scale)});
+  if (a.scale != 1.0)
+    req.guest_args.insert(req.guest_args.end(), {"--scale", fmt::format("{}", a.scale)});
   if (a.kernel_log != RunArgs{}.kernel_log)
     req.guest_args.insert(req.guest_args.end(), {"--kernel-log", a.kernel_log});
   if (a.sysfs_root != RunArgs{}.sysfs_root)
@@ -191,13 +192,15 @@ int run_run(const RunArgs& a) {
   for (const auto& s : report->scenarios) {
     if (!s.passed()) failed.push_back(s.scenario.name);
   }
+  failed.insert(failed.end(), report->not_run.begin(), report->not_run.end());
   if (report->interrupted) {
     print_error("interrupted: what ran so far is reported above");
     return kInterrupted;
   }
   if (!failed.empty()) {
     print_error(fmt::format("{} of {} scenarios failed: {}", failed.size(),
-                            report->scenarios.size(), fmt::join(failed, ", ")));
+                            report->scenarios.size() + report->not_run.size(),
+                            fmt::join(failed, ", ")));
     return kChecksFailed;
   }
   return kPassed;
@@ -276,8 +279,9 @@ void add_run_commands(CLI::App& app, int& exit_code) {
   run->add_option("--memory", a.vm_memory, "With --vm: guest memory in MiB")
       ->check(CLI::Range(128, 1 << 20))
       ->capture_default_str();
-  run->add_option("--timeout", a.vm_timeout,
-                  "With --vm: seconds for the whole VM run (default: 180 + 4 x the scenarios' time)")
+  run->add_option(
+         "--timeout", a.vm_timeout,
+         "With --vm: seconds for the whole VM run (default: 180 + 4 x the scenarios' time)")
       ->check(CLI::Range(1, 86400));
   run->add_option("--in-vm", a.in_vm)->check(CLI::IsMember({"terminal", "plain"}))->group("");
   run->callback([&exit_code] { exit_code = run_run(a); });

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <system_error>
 #include <tuple>
 
@@ -40,9 +41,13 @@ bool bring_out(const fs::path& from, const std::string& to, const char* what) {
     print_error(fmt::format("the guest wrote no {}", what));
     return false;
   }
-  fs::copy_file(from, to, fs::copy_options::overwrite_existing, ec);
-  if (ec) {
-    print_error(fmt::format("cannot write the {} to {}: {}", what, to, ec.message()));
+  // Written, not copied: the host path may be a device (/dev/null) or a link.
+  std::ifstream in(from, std::ios::binary);
+  std::ofstream out(to, std::ios::binary | std::ios::trunc);
+  out << in.rdbuf();
+  out.close();
+  if (!in || !out) {
+    print_error(fmt::format("cannot write the {} to {}", what, to));
     return false;
   }
   return true;
@@ -76,11 +81,11 @@ Result<std::string> resolve_scheduler(const std::string& name) {
     const std::string found = vm::internal::find_executable(candidate);
     if (!found.empty()) return found;
   }
-  return make_error(Errc::not_found,
-                    fmt::format("no scheduler named '{}': not {} nor scx_{} or {} in PATH; build "
-                                "the examples (cmake --build) or give a path",
-                                name, tried.empty() ? "beside scxkit" : tried.front().string(),
-                                name, name));
+  return make_error(
+      Errc::not_found,
+      fmt::format("no scheduler named '{}': not {} nor scx_{} or {} in PATH; build "
+                  "the examples (cmake --build) or give a path",
+                  name, tried.empty() ? "beside scxkit" : tried.front().string(), name, name));
 }
 
 int run_in_vm(const VmRunRequest& req) {
@@ -166,9 +171,8 @@ int run_in_vm(const VmRunRequest& req) {
     ok &= bring_out(out_dir / out_log.filename(), req.scheduler_log, "scheduler log");
   }
   if (r->status <= 1 || r->status == 130) {  // a report exists only when scenarios ran
-    for (const auto& [path, from, what] :
-         {std::tuple{req.json_path, out_json, "JSON report"},
-          std::tuple{req.html_path, out_html, "HTML report"}}) {
+    for (const auto& [path, from, what] : {std::tuple{req.json_path, out_json, "JSON report"},
+                                           std::tuple{req.html_path, out_html, "HTML report"}}) {
       if (path.empty()) continue;
       const bool copied = bring_out(out_dir / from.filename(), path, what);
       if (copied) fmt::print("{}: {}\n", what, path);

@@ -584,7 +584,8 @@ Result<unsigned> weigh_cgroup_runs(const CgroupLayout& layout, std::string_view 
     total += std::strtoul(text->c_str(), nullptr, 10);
   }
   if (total == 0) total = unit;
-  total = std::clamp<unsigned long>(total, m->version == 2 ? 1 : 2, m->version == 2 ? 10000 : 262144);
+  total =
+      std::clamp<unsigned long>(total, m->version == 2 ? 1 : 2, m->version == 2 ? 10000 : 262144);
   if (auto w = internal::write_kernel_file(dir + "/" + file, std::to_string(total)); !w) {
     return tl::unexpected(w.error());
   }

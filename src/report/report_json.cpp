@@ -251,6 +251,7 @@ std::string report_to_json(const RunReport& report) {
                   {"cgroup_layout", report.cgroup_layout},
                   {"passed", report.passed()},
                   {"interrupted", report.interrupted},
+                  {"not_run", report.not_run},
                   {"scenarios", scenarios}};
   return j.dump(1) + "\n";
 }
@@ -282,6 +283,7 @@ Result<RunReport> report_from_json(std::string_view text) {
   report.scheduler = r.get<std::string>(j, "scheduler", "");
   report.cgroup_layout = r.get<std::string>(j, "cgroup_layout", "");
   report.interrupted = r.get<bool>(j, "interrupted", "");
+  report.not_run = j.value("not_run", std::vector<std::string>{});  // added within version 1
   const auto& scenarios = r.array(j, "scenarios", "");
   for (std::size_t i = 0; i < scenarios.size(); ++i) {
     auto s = scenario_from(r, scenarios[i], fmt::format("scenarios[{}]", i));

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "scxkit/report.hpp"
 
@@ -115,7 +116,14 @@ std::string terminal_summary(const RunReport& report, bool color) {
       for (const auto& f : c.findings) out += fmt::format("      - {}\n", f);
     }
   }
-  out += fmt::format("\n{} of {} scenarios passed{}\n", passed, report.scenarios.size(),
+  if (!report.not_run.empty()) {
+    out += fmt::format(
+        "\nnot run (the scheduler was gone; they would have run on the default "
+        "scheduler): {}\n",
+        fmt::join(report.not_run, ", "));
+  }
+  out += fmt::format("\n{} of {} scenarios passed{}\n", passed,
+                     report.scenarios.size() + report.not_run.size(),
                      report.interrupted ? " (interrupted)" : "");
   return out;
 }

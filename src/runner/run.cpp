@@ -78,14 +78,22 @@ tl::expected<RunReport, RunFailure> run_scenarios(const std::vector<Scenario>& s
   ctx.stop = options.stop;
   ctx.observer = options.observer;
   ctx.scheduler = scheduler ? &*scheduler : nullptr;
+  bool lost_scheduler = false;
   for (const auto& s : plan) {
     if (options.stop != nullptr && options.stop->load()) {
       report.interrupted = true;
       break;
     }
+    if (lost_scheduler) {
+      report.not_run.push_back(s.name);
+      continue;
+    }
     report.scenarios.push_back(internal::run_one_scenario(s, ctx));
     if (options.observer != nullptr) options.observer->finished(report.scenarios.back());
     report.interrupted |= report.scenarios.back().interrupted;
+    for (const auto& c : report.scenarios.back().checks) {
+      lost_scheduler |= c.name == "scheduler" && c.outcome == CheckOutcome::fail;
+    }
   }
   if (scheduler) {
     if (auto stopped = scheduler->stop(); !stopped) {

@@ -607,10 +607,10 @@ class ScenarioRun {
   std::vector<Instance> instances_;
   std::optional<DetachedWhileRunning> scheduler_trouble_;
   std::uint64_t t0_ns_ = 0;
-  double runnable_sum_ = 0;    // procs_running over the samples
+  double runnable_sum_ = 0;            // procs_running over the samples
   std::vector<double> busy_at_start_;  // read_cpu_busy() when the clock started
-  std::size_t released_ = 0;  // instances_ before this index were released
-  bool weighed_ = false;  // the run cgroup's parent was given the runs' weight
+  std::size_t released_ = 0;           // instances_ before this index were released
+  bool weighed_ = false;               // the run cgroup's parent was given the runs' weight
 };
 
 }  // namespace

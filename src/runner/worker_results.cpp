@@ -78,7 +78,7 @@ bool ScenarioResult::passed() const {
 }
 
 bool RunReport::passed() const {
-  if (interrupted || scenarios.empty()) return false;
+  if (interrupted || scenarios.empty() || !not_run.empty()) return false;
   return std::all_of(scenarios.begin(), scenarios.end(),
                      [](const ScenarioResult& s) { return s.passed(); });
 }

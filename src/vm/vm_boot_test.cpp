@@ -286,6 +286,58 @@ TEST_F(VmBoot, BpfStreamAndKernelArenaTestsPassOnTheGuestKernel) {
     }
   }
   std::printf("guest run: %.1f s\n", std::chrono::duration<double>(Clock::now() - start).count());
+// `scxkit run --vm`: the scenario runner inside the guest, against a real
+// scheduler named like a user names it, reports brought out to the host.
+TEST_F(VmBoot, RunInTheVmPassesOnTheVtimeExampleAndBringsTheReportOut) {
+#ifndef SCXKIT_EXAMPLE_VTIME
+  GTEST_SKIP() << "the example schedulers were not built (SCXKIT_BUILD_EXAMPLES=OFF)";
+#else
+  char tmpl[] = "/tmp/scxkit-run-vm-test.XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const fs::path dir = tmpl;
+  const auto start = Clock::now();
+  const auto r = scxkit({"run", "--vm", "-q", "--scheduler", "vtime", "-s", "steady", "-s",
+                         "wake-pingpong", "--scale", "0.5", "--json", (dir / "r.json").string(),
+                         "--scheduler-log", (dir / "vtime.log").string()});
+  const auto took = std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - start);
+  EXPECT_EQ(r.status, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("scheduler: vtime"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("2 of 2 scenarios passed"), std::string::npos) << r.out;
+  EXPECT_TRUE(std::regex_search(r.out, std::regex("scheduler +ok +stayed attached"))) << r.out;
+  const std::string json = slurp(dir / "r.json");
+  EXPECT_NE(json.find("\"scheduler\": \"vtime\""), std::string::npos) << json.substr(0, 500);
+  EXPECT_NE(json.find("\"kernel\": \"7."), std::string::npos) << "ran on the VM's kernel";
+  EXPECT_NE(slurp(dir / "vtime.log").find("scx_vtime"), std::string::npos)
+      << "the scheduler's log comes out too";
+  std::printf("run --vm with vtime took %lld s, boot included\n",
+              static_cast<long long>(took.count()));
+  fs::remove_all(dir);
+#endif
+}
+
+TEST_F(VmBoot, RunInTheVmFailsOnTheStallFixtureQuotingTheKernelsStallLines) {
+#ifndef SCXKIT_EXAMPLE_STALL
+  GTEST_SKIP() << "the example schedulers were not built (SCXKIT_BUILD_EXAMPLES=OFF)";
+#else
+  const auto start = Clock::now();
+  // steady lasts past the fixture's 2 s watchdog timeout; cpuset-split must not run after it.
+  const auto r = scxkit({"run", "--vm", "-q", "--scheduler", SCXKIT_EXAMPLE_STALL, "-s", "steady",
+                         "-s", "cpuset-split", "--scheduler-log", "/dev/null"});
+  const auto took = std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - start);
+  EXPECT_EQ(r.status, 1) << r.out << r.err;
+  EXPECT_TRUE(std::regex_search(r.out, std::regex("kernel +FAIL"))) << r.out;
+  EXPECT_NE(r.out.find("sched_ext: BPF scheduler \"stall\" disabled (runnable task stall)"),
+            std::string::npos)
+      << r.out;
+  EXPECT_TRUE(std::regex_search(r.out, std::regex("stall_victim\\[[0-9]+\\] failed to run for")))
+      << r.out;
+  EXPECT_TRUE(std::regex_search(r.out, std::regex("scheduler +FAIL .*ERROR_STALL"))) << r.out;
+  EXPECT_NE(r.out.find("not run (the scheduler was gone"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("scxkit: 2 of 2 scenarios failed: steady, cpuset-split"), std::string::npos)
+      << r.err;
+  std::printf("run --vm with stall took %lld s, boot included\n",
+              static_cast<long long>(took.count()));
+#endif
 }
 
 TEST_F(VmBoot, AnUnknownKernelVersionListsWhatIsAvailable) {

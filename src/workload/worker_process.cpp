@@ -195,7 +195,8 @@ std::vector<double> read_cpu_busy() {
   const double hz = static_cast<double>(sysconf(_SC_CLK_TCK));
   std::string line;
   while (std::getline(stat, line)) {
-    if (line.size() < 4 || line.compare(0, 3, "cpu") != 0 || !std::isdigit(static_cast<unsigned char>(line[3])))
+    if (line.size() < 4 || line.compare(0, 3, "cpu") != 0 ||
+        !std::isdigit(static_cast<unsigned char>(line[3])))
       continue;  // the "cpu" total line, or not a CPU line
     unsigned cpu = 0;
     unsigned long long user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0,

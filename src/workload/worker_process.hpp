@@ -7,9 +7,9 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <vector>
-#include <cstdint>
 
 #include "harness/child_process.hpp"
 #include "scxkit/cpu_set.hpp"
