@@ -31,6 +31,62 @@ TEST(KernelTrouble, KnowsTheKernelsWordsForStallsLockupsHungTasksAndSchedExtErro
   EXPECT_EQ(kernel_trouble_kind("e1000: eth0 NIC Link is Up"), "");
 }
 
+WorkerResult pinned(std::string name, int cpu, double cpu_s, double wait_s, int nice = 0) {
+  WorkerResult w;
+  w.name = std::move(name);
+  w.nice = nice;
+  w.active_s = 1;
+  w.cpu_ns = static_cast<std::uint64_t>(cpu_s * 1e9);
+  w.wait_ns = static_cast<std::uint64_t>(wait_s * 1e9);
+  w.placements = {{0, CpuSet::of({cpu}), CpuSet::of({cpu})}};
+  return w;
+}
+
+TEST(FairShare, OutsideLoadCountsWhereItsCpuTimeWentAndNiceValuesWeigh) {
+  // One second on two CPUs, 6 outside tasks, all of whose time went to CPU 0;
+  // CPU 1 held a victim and a hog that took 95% of it.
+  MachineLoad m{.cpus = 2, .samples = 10, .runnable = 8, .outside = 6, .cpu_busy = {1.0, 1.0}};
+  std::vector<WorkerResult> w = {pinned("victim", 1, 0.05, 0.95), pinned("hog", 1, 0.95, 0.05)};
+  estimate_fair_shares(w, m, 1.0);
+  EXPECT_NEAR(w[0].fair_share, 0.5, 0.01) << "a fair scheduler splits CPU 1 between the two";
+  EXPECT_NEAR(w[0].contention, 2.0, 0.01);
+
+  // The same outside load, its time spread evenly: 3 more tasks on CPU 1.
+  m.cpu_busy = {1.0, 2.0};
+  estimate_fair_shares(w, m, 1.0);
+  EXPECT_NEAR(w[0].fair_share, 1.0 / 5, 0.01);
+
+  // A nice-10 worker among three nice-0 tasks gets weight 110 of 110 + 3 x 1024.
+  m = {.cpus = 1, .samples = 10, .runnable = 3, .outside = 2, .cpu_busy = {1.0}};
+  w = {pinned("niced", 0, 0.03, 0.97, 10)};
+  estimate_fair_shares(w, m, 1.0);
+  EXPECT_NEAR(w[0].fair_share, 110.0 / (110 + 2 * 1024), 0.002);
+
+  // Nothing measured: nothing claimed.
+  w = {pinned("x", 0, 1, 0)};
+  estimate_fair_shares(w, MachineLoad{}, 1.0);
+  EXPECT_EQ(w[0].fair_share, 0);
+}
+
+TEST(FairShare, StarvationFailsBelowTheFairShareFractionNotBelowAnAbsoluteFloor) {
+  Scenario s;
+  s.name = "t";
+  WorkerResult busy = pinned("crowded", 0, 0.08, 0.92);  // 8% while 10 per CPU: fine
+  busy.fair_share = 0.1;
+  WorkerResult starved = pinned("starved", 1, 0.05, 0.95);  // 5% where 50% was fair
+  starved.fair_share = 0.5;
+  for (auto* w : {&busy, &starved}) w->ops = 100;
+  const auto checks = evaluate_checks(s, {busy, starved}, {});
+  const auto& c = checks[0];
+  ASSERT_EQ(c.name, "starvation");
+  ASSERT_EQ(c.outcome, CheckOutcome::fail);
+  ASSERT_EQ(c.findings.size(), 1u);
+  EXPECT_NE(c.findings[0].find("starved ran 5.0% of the time it was runnable; a fair share was "
+                               "50.0%"),
+            std::string::npos)
+      << c.findings[0];
+}
+
 class KernelLogFile : public ::testing::Test {
  protected:
   void SetUp() override {
