@@ -286,6 +286,8 @@ TEST_F(VmBoot, BpfStreamAndKernelArenaTestsPassOnTheGuestKernel) {
     }
   }
   std::printf("guest run: %.1f s\n", std::chrono::duration<double>(Clock::now() - start).count());
+}
+
 // `scxkit run --vm`: the scenario runner inside the guest, against a real
 // scheduler named like a user names it, reports brought out to the host.
 TEST_F(VmBoot, RunInTheVmPassesOnTheVtimeExampleAndBringsTheReportOut) {
