@@ -82,11 +82,7 @@ struct Shared {
 
 using SlabSharing = testing_support::OnEachBackend;
 
-#if defined(__SANITIZE_THREAD__)
-constexpr bool kThreadSanitizer = true;
-#else
-constexpr bool kThreadSanitizer = false;
-#endif
+using testing_support::kThreadSanitizer;
 constexpr const char* kCrossProcessUnderTsan =
     "ThreadSanitizer cannot see the happens-before edges the other process's atomics make in "
     "the shared arena, so it reports its frees as races";

@@ -339,6 +339,9 @@ TEST_P(SlabThreads, AnExitingThreadsEmptySlabsGoBack) {
 }
 
 TEST_P(SlabStress, ThreadsHandingObjectsAroundFindNoCorruption) {
+  if (testing_support::kThreadSanitizer && kernel()) {
+    GTEST_SKIP() << testing_support::kKernelArenaUnderTsan;
+  }
   Arena a = make_arena(65536);
   SlabHeap heap = make_heap(a);
   auto shared = internal::stress_setup(heap, 4096);
@@ -355,6 +358,9 @@ TEST_P(SlabStress, ThreadsHandingObjectsAroundFindNoCorruption) {
 }
 
 TEST_P(SlabStress, DebugModeSeesNoWritesToFreedMemoryUnderStress) {
+  if (testing_support::kThreadSanitizer && kernel()) {
+    GTEST_SKIP() << testing_support::kKernelArenaUnderTsan;
+  }
   Arena a = make_arena(65536);
   SlabHeap heap = make_heap(a, {.debug = true});
   auto shared = internal::stress_setup(heap, 1024);

@@ -29,6 +29,15 @@ T created(Result<T> r) {
   return std::move(*r);
 }
 
+#if defined(__SANITIZE_THREAD__)
+inline constexpr bool kThreadSanitizer = true;
+#else
+inline constexpr bool kThreadSanitizer = false;
+#endif
+inline constexpr const char* kKernelArenaUnderTsan =
+    "ThreadSanitizer cannot see the kernel arena's own lock, which orders a page one thread "
+    "frees before another thread gets it back from the kernel, so it reports the reuse as a race";
+
 inline const char* backend_name(ArenaBackend b) {
   return b == ArenaBackend::kernel ? "kernel" : "emulated";
 }

@@ -317,10 +317,14 @@ void sleep_ns(std::uint64_t ns) noexcept {
   ::nanosleep(&ts, nullptr);
 }
 
-int mutex_lock_until(pthread_mutex_t* m, std::uint64_t deadline_ns) noexcept {
-  const timespec at{static_cast<time_t>(deadline_ns / 1'000'000'000),
-                    static_cast<long>(deadline_ns % 1'000'000'000)};
-  return ::pthread_mutex_clocklock(m, CLOCK_MONOTONIC, &at);
+int mutex_lock_for(pthread_mutex_t* m, std::uint64_t timeout_ns) noexcept {
+  timespec now{};
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  const std::uint64_t at = static_cast<std::uint64_t>(now.tv_sec) * 1'000'000'000ull +
+                           static_cast<std::uint64_t>(now.tv_nsec) + timeout_ns;
+  const timespec until{static_cast<time_t>(at / 1'000'000'000),
+                       static_cast<long>(at % 1'000'000'000)};
+  return ::pthread_mutex_timedlock(m, &until);
 }
 
 std::uint64_t page_table_bytes() {

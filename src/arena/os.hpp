@@ -94,9 +94,12 @@ int current_pid() noexcept;
 int current_tid() noexcept;
 void yield_cpu() noexcept;
 void sleep_ns(std::uint64_t ns) noexcept;
-// Locks `m`, waiting until monotonic_ns() reaches `deadline_ns` at most.
-// Returns 0, ETIMEDOUT, or what pthread_mutex_clocklock() says (EOWNERDEAD).
-int mutex_lock_until(pthread_mutex_t* m, std::uint64_t deadline_ns) noexcept;
+// Locks `m`, waiting about `timeout_ns` at most. Returns 0, ETIMEDOUT, or
+// what pthread_mutex_timedlock() says (EOWNERDEAD). For short slices: the
+// timeout is measured on the wall clock, so a clock jump can stretch or cut
+// one wait (pthread_mutex_clocklock would not, but ThreadSanitizer does not
+// see it take the mutex).
+int mutex_lock_for(pthread_mutex_t* m, std::uint64_t timeout_ns) noexcept;
 
 // This process's page tables in bytes (VmPTE), or 0 if it cannot be read.
 std::uint64_t page_table_bytes();

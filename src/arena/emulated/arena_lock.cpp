@@ -48,7 +48,7 @@ Result<ArenaImpl::Lock> ArenaImpl::lock(bool may_sleep) const {
                                                   "the process holding it is stuck",
                                                   kLockDeadlineNs / 1'000'000'000));
       }
-      rc = os::mutex_lock_until(&ctl_->lock, std::min(deadline, now + kLockSliceNs));
+      rc = os::mutex_lock_for(&ctl_->lock, std::min(deadline - now, kLockSliceNs));
     }
   }
   if (rc == EOWNERDEAD) {
