@@ -2,9 +2,9 @@
 
 namespace scxkit::internal {
 
-void PageTable::init() {
-  tree_->reset(RangeTree::nodes_needed(max_entries_));
-  tree_->set(0, max_entries_);
+void PageTable::init(RangeTree& tree, std::uint32_t max_entries) {
+  tree.reset(RangeTree::nodes_needed(max_entries));
+  tree.set(0, max_entries);
 }
 
 bool PageTable::claim_range(std::uint32_t pgoff, std::uint32_t count) {

@@ -80,8 +80,9 @@ class PageTable {
   std::uint32_t slot_count() const { return slot_count_; }
   bool in_user_range(std::uint32_t abs) const { return abs - first_page_ < max_entries_; }
 
-  // A new arena: every page of the user range free.
-  void init();
+  // A new arena's tree: every page of the user range free. Before any
+  // thread that could use the table exists (it takes no lock).
+  static void init(RangeTree& tree, std::uint32_t max_entries);
 
   // Allocation, step 1: claims `count` slots at exactly `pgoff` (nullopt:
   // some page there is not free) or where the kernel's range tree puts them

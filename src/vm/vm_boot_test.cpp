@@ -252,13 +252,17 @@ TEST_F(VmBoot, TheHarnessLifecycleHoldsAgainstTheRealKernel) {
 // one boot: the host's own tests of them. The host kernel cannot allocate
 // stream messages (-ENOMEM), so here the printing tests must pass, not skip.
 // What the guest kernel truly lacks (try_alloc, NUMA arenas) may skip, saying
-// so. Each kernel arena loads its BPF programs, ~1 s under TCG: the rest of
-// the KernelArena suite stays on the host (the VM tier's time is budgeted).
+// so. Each kernel arena loads its BPF programs, ~1 s under TCG, so the guest
+// runs the differential test (which covers every page call) and the page
+// semantics the kernel's fault and placement code decide; the rest stays on
+// the host (the VM tier's time is budgeted).
 TEST_F(VmBoot, BpfStreamAndKernelArenaTestsPassOnTheGuestKernel) {
   const std::string script = fmt::format(
       "{} --gtest_filter='ProgStream*:Printing*:Interop*' && "
-      "SCXKIT_DIFF_OPS=3000 {} --gtest_filter='Backends/PageSemantics.*/kernel:Differential.*:"
-      "KernelArena.TryAlloc*:KernelArena.Reports*:KernelArenaNuma.*' && "
+      "SCXKIT_DIFF_OPS=3000 {} --gtest_filter='Differential.*:KernelArena.TryAlloc*:"
+      "KernelArena.Reports*:KernelArenaNuma.*:Backends/PageSemantics.Placement*/kernel:"
+      "Backends/PageSemantics.UserViewTouch*/kernel:Backends/PageSemantics.SegvOnFault*/kernel:"
+      "Backends/PageSemantics.FreedPages*/kernel' && "
       "sh {} streams scxkit {}",
       SCXKIT_BPF_TEST, SCXKIT_ARENA_TEST, SCXKIT_BPF_CLI_TEST, SCXKIT_BPF_ARENA_HOLDER);
   const auto start = Clock::now();

@@ -116,8 +116,8 @@ Result<std::unique_ptr<ArenaImpl>> ArenaImpl::create(const ArenaOptions& o) {
   a->max_entries_ = o.max_entries;
   a->map_flags_ = o.map_flags;
   a->user_vm_start_ = o.map_extra;
+  PageTable::init(*a->tree_, o.max_entries);  // before attach() starts the view server
   if (auto r = a->attach(o.map_extra == 0); !r) return tl::unexpected(r.error());
-  a->pages_->init();
   c->user_vm_start = a->user_vm_start_;
   // Named last: an open by name sees a complete arena or none.
   if (!o.name.empty()) {
