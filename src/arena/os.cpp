@@ -3,7 +3,11 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
+#include <poll.h>
+#include <pthread.h>
 #include <sched.h>
+#include <signal.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -259,6 +263,45 @@ std::int64_t userfaultfd_next_fault(int uffd) noexcept {
 int userfaultfd_wake(int uffd, std::uintptr_t addr, std::size_t size) noexcept {
   uffdio_range range{addr, size};
   return ::ioctl(uffd, UFFDIO_WAKE, &range) == 0 ? 0 : errno;
+}
+
+Result<int> event_open() {
+  const int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (fd < 0) return os_error("creating an eventfd", errno);
+  return fd;
+}
+
+void event_signal(int fd) noexcept {
+  const std::uint64_t one = 1;
+  // Fails only when the counter would overflow: it is readable then anyway.
+  (void)!::write(fd, &one, sizeof(one));
+}
+
+bool wait_readable_or_stopped(int fd, int stop_fd) noexcept {
+  pollfd fds[2] = {{fd, POLLIN, 0}, {stop_fd, POLLIN, 0}};
+  for (;;) {
+    if (::poll(fds, 2, -1) < 0) {
+      if (errno != EINTR) sleep_ns(1'000'000);
+      continue;
+    }
+    if ((fds[1].revents & POLLIN) != 0) return true;
+    if ((fds[0].revents & (POLLIN | POLLERR | POLLHUP)) != 0) return false;
+  }
+}
+
+Result<pthread_t> start_thread_without_signals(void* (*fn)(void*), void* arg, const char* what) {
+  sigset_t all, old;
+  ::sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &old);
+  pthread_t thread{};
+  const int rc = ::pthread_create(&thread, nullptr, fn, arg);
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (rc != 0) return os_error(fmt::format("starting {}", what), rc);
+  return thread;
+}
+
+void join_thread(pthread_t thread) noexcept {
+  ::pthread_join(thread, nullptr);
 }
 
 namespace {

@@ -74,6 +74,19 @@ std::int64_t userfaultfd_next_fault(int uffd) noexcept;
 // Lets the threads waiting on [addr, addr+size) retry their access.
 int userfaultfd_wake(int uffd, std::uintptr_t addr, std::size_t size) noexcept;
 
+// A server thread's plumbing. event_open() makes an eventfd (non-blocking,
+// close-on-exec) that event_signal() makes readable.
+Result<int> event_open();
+void event_signal(int fd) noexcept;
+// Waits until `fd` or `stop_fd` is readable; true when `stop_fd` is. An
+// interrupted or failed wait (no memory) is retried after a short sleep: a
+// server that stopped serving would leave its callers waiting forever.
+bool wait_readable_or_stopped(int fd, int stop_fd) noexcept;
+// Starts a thread that takes no signals, so an application's handlers never
+// run on it.
+Result<pthread_t> start_thread_without_signals(void* (*fn)(void*), void* arg, const char* what);
+void join_thread(pthread_t thread) noexcept;
+
 // Open-file-description locks on one byte range of a file: owned by the
 // descriptor's open file description, dropped by the kernel when the last
 // descriptor of it closes — also when the process dies or execs.

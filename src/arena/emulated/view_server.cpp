@@ -1,12 +1,5 @@
 #include "arena/emulated/view_server.hpp"
 
-#include <poll.h>
-#include <signal.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
-
-#include <cerrno>
-
 #include "arena/os.hpp"
 
 namespace scxkit::internal {
@@ -14,7 +7,7 @@ namespace scxkit::internal {
 Result<std::unique_ptr<ViewServer>> ViewServer::start(MissingPageHandler& handler, Range a,
                                                       Range b) {
   std::unique_ptr<ViewServer> s(new ViewServer(handler));
-  s->owner_ = getpid();
+  s->owner_ = os::current_pid();
   auto uffd = os::userfaultfd_open();
   if (!uffd) return tl::unexpected(uffd.error());
   s->uffd_ = *uffd;
@@ -23,15 +16,13 @@ Result<std::unique_ptr<ViewServer>> ViewServer::start(MissingPageHandler& handle
       return tl::unexpected(reg.error());
     }
   }
-  s->stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (s->stop_fd_ < 0) return os_error("eventfd for the arena's view server", errno);
-  // The thread takes no signals: the application's handlers never run on it.
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  const int rc = pthread_create(&s->thread_, nullptr, &ViewServer::run, s.get());
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  if (rc != 0) return os_error("starting the arena's view server thread", rc);
+  auto stop = os::event_open();
+  if (!stop) return tl::unexpected(stop.error());
+  s->stop_fd_ = *stop;
+  auto thread =
+      os::start_thread_without_signals(&ViewServer::run, s.get(), "the arena's view server thread");
+  if (!thread) return tl::unexpected(thread.error());
+  s->thread_ = *thread;
   s->running_ = true;
   return s;
 }
@@ -42,10 +33,7 @@ void* ViewServer::run(void* self) {
 }
 
 void ViewServer::serve() noexcept {
-  pollfd fds[2] = {{uffd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
-  for (;;) {
-    if (poll(fds, 2, -1) < 0 && errno != EINTR) return;
-    if ((fds[1].revents & POLLIN) != 0) return;
+  while (!os::wait_readable_or_stopped(uffd_, stop_fd_)) {
     for (;;) {
       const std::int64_t addr = os::userfaultfd_next_fault(uffd_);
       if (addr <= 0) break;
@@ -57,13 +45,12 @@ void ViewServer::serve() noexcept {
 }
 
 ViewServer::~ViewServer() {
-  if (running_ && getpid() == owner_) {
-    const std::uint64_t one = 1;
-    (void)!write(stop_fd_, &one, sizeof(one));
-    pthread_join(thread_, nullptr);
+  if (running_ && os::current_pid() == owner_) {
+    os::event_signal(stop_fd_);
+    os::join_thread(thread_);
   }
-  if (stop_fd_ >= 0) close(stop_fd_);
-  if (uffd_ >= 0) close(uffd_);
+  if (stop_fd_ >= 0) os::close_fd(stop_fd_);
+  if (uffd_ >= 0) os::close_fd(uffd_);
 }
 
 }  // namespace scxkit::internal
