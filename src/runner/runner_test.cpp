@@ -155,11 +155,13 @@ TEST_F(RunnerTest, WakeLatencyPassesForAnRtSleeperAndFailsForOneBehindAHigherFif
   Scenario s = base("wake");
   s.thresholds.max_wake_p99_us = 100'000;
   // A real-time sleeper: the fair server that rescues CFS tasks from a FIFO
-  // hog does nothing for it. It stops 100 ms after the hog, so its wake-up
-  // that waited out the hog is more than 1% of its wake-ups.
+  // hog does nothing for it. The hog starts once the sleeper is in its sleep
+  // loop (workers starting together may run in either order) and the sleeper
+  // stops 40 ms after it, so its wake-up that waited out the hog is more than
+  // 1% of its wake-ups (1 ms sleeps: about 60 in all).
   WorkerSpec sleeper = worker("sleeper", "a", WorkType::io_sleep, second_);
   sleeper.rt_priority = 1;
-  sleeper.stop = Millis(1100);
+  sleeper.stop = Millis(1040);
   s.workers = {sleeper};
   const auto pass = run(s);
   const auto& p = check(pass, "wake_latency");
@@ -169,6 +171,7 @@ TEST_F(RunnerTest, WakeLatencyPassesForAnRtSleeperAndFailsForOneBehindAHigherFif
 
   WorkerSpec hog = hog_on_second();
   hog.rt_priority = 2;
+  hog.start = Millis(20);
   hog.stop = Millis(1000);
   s.workers = {sleeper, hog};
   const auto fail = run(s);
