@@ -17,6 +17,8 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "common/kernel_files.hpp"
+#include "common/process.hpp"
 #include "vm/kernel_image.hpp"
 #include "vm/process.hpp"
 #include "vm/vm_test_support.hpp"
@@ -32,20 +34,18 @@ std::string slurp(const fs::path& p) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-// QEMU processes whose parent is `parent`.
+// QEMU processes whose parent is `parent`. Processes come and go while
+// /proc is walked: one that is gone is skipped.
 std::vector<pid_t> qemu_children(pid_t parent) {
   std::vector<pid_t> found;
   for (const auto& e : fs::directory_iterator("/proc")) {
     const std::string name = e.path().filename().string();
     if (!std::isdigit(static_cast<unsigned char>(name[0]))) continue;
-    const std::string stat = slurp(e.path() / "stat");
-    const auto open = stat.find('('), close = stat.rfind(')');
-    if (open == std::string::npos || close == std::string::npos) continue;
-    int ppid = 0;
-    char state = 0;
-    if (std::sscanf(stat.c_str() + close + 2, "%c %d", &state, &ppid) != 2) continue;
-    if (ppid == parent && stat.compare(open + 1, 11, "qemu-system") == 0)
-      found.push_back(std::stoi(name));
+    const pid_t pid = std::stoi(name);
+    const auto stat = scxkit::internal::read_proc_stat(pid);
+    if (!stat || stat->ppid != parent) continue;
+    const auto comm = scxkit::internal::read_kernel_file((e.path() / "comm").string());
+    if (comm && comm->starts_with("qemu-system")) found.push_back(pid);
   }
   return found;
 }
@@ -53,9 +53,7 @@ std::vector<pid_t> qemu_children(pid_t parent) {
 bool gone_within(pid_t pid, std::chrono::seconds limit) {
   const auto deadline = Clock::now() + limit;
   while (Clock::now() < deadline) {
-    const std::string stat = slurp(fmt::format("/proc/{}/stat", pid));
-    const auto close = stat.rfind(')');
-    if (stat.empty() || (close != std::string::npos && stat[close + 2] == 'Z')) return true;
+    if (!scxkit::internal::process_running(pid)) return true;
     std::this_thread::sleep_for(20ms);
   }
   return false;
