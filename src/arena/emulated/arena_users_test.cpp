@@ -372,10 +372,13 @@ TEST(ArenaLocking, KilledLockWaitersLeaveNoWaiterBehind) {
 // the lock. This stalled SlabSharing.AProcessKilledMidOperationLeavesTheHeapWhole
 // for minutes.
 TEST(ArenaLocking, AWaiterKilledAsItIsWokenDoesNotStrandTheOthers) {
-  Arena a = make_arena(64);
   // The kill must land before the woken sleeper runs: a race, so 20 rounds
-  // (without the fix, measured: the first stranding came within 5).
+  // (without the fix, measured: the first stranding came within 5). The arena
+  // is made in the child: forked while a new arena's server thread was still
+  // starting, a child of an ASan build inherited ASan's allocator lock held
+  // and its threads hung in malloc.
   const int status = in_child([&] {
+    Arena a = make_arena(64);
     for (int round = 0; round < 20; ++round) {
       std::optional<internal::ArenaImpl::Lock> held;
       if (auto l = ArenaAccess::impl(a).lock(true)) held.emplace(std::move(*l));
